@@ -1,0 +1,33 @@
+"""Small analysis helpers over result datasets (used by ``analysis/`` scripts and tests)."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["normalized_error", "final", "loglog_slope", "geometric_mean"]
+
+
+def normalized_error(ds: xr.Dataset, name: str = "error_train") -> xr.DataArray:
+    """Error divided by its value at step 0 (the normalisation of Stern et al. 2024)."""
+    err = ds[name]
+    return err / err.isel(step=0)
+
+
+def final(da: xr.DataArray) -> xr.DataArray:
+    """Value at the last recorded step."""
+    return da.isel(step=-1)
+
+
+def loglog_slope(x, y) -> float:
+    """Least-squares slope of ``log y`` against ``log x``."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = (x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 2:
+        raise ValueError("need at least two positive points for a log-log slope")
+    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+
+
+def geometric_mean(da: xr.DataArray, dim: str = "realization") -> xr.DataArray:
+    """Geometric mean along ``dim``: the natural average of errors spread over decades."""
+    return np.exp(np.log(da).mean(dim))

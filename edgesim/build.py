@@ -1,0 +1,77 @@
+"""Turn scenario sections into networks, tasks and initial conductances."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+
+from . import network as nets
+from . import tasks
+from .scenario import NetworkSection, Scenario, ScenarioError, TaskSection
+from .seeding import stream
+
+__all__ = ["build_network", "build_task", "initial_conductance"]
+
+
+def build_network(section: NetworkSection, realization: int = 0) -> nets.Network:
+    """The network of realization ``realization`` (0-based) of a scenario."""
+    kind = section.kind
+    if kind == "jammed":
+        available = nets.jammed_realizations(section.size)
+        index = section.realization + realization
+        if index > available:
+            raise ScenarioError(
+                f"network.realization = {section.realization} with {realization + 1} realizations needs "
+                f"jammed network {index}, but only {available} of size {section.size} are shipped")
+        return nets.jammed_network(section.size, index)
+    if kind == "square_lattice":
+        return nets.square_lattice(section.nx, section.ny or section.nx, periodic=section.periodic)
+    if kind == "divider":
+        return nets.voltage_divider()
+    if kind == "lab":
+        return nets.lab_network()
+    if kind == "transistor_lattice":
+        return nets.transistor_lattice()
+    if kind == "edge_list":
+        path = Path(section.path)
+        if not path.is_file():
+            raise ScenarioError(f"network.path {path} does not exist or is not a file")
+        graph = nx.read_edgelist(path, nodetype=int)
+        return nets.from_networkx(graph, name=f"edge list {path.name}")
+    raise ScenarioError(f"unknown network.kind {kind!r}")  # pragma: no cover - checked earlier
+
+
+def build_task(section: TaskSection, network: nets.Network, seed: int, realization: int) -> tasks.Task:
+    """The task of one realization; its random draws come from ``(seed, realization)``."""
+    rng = stream(seed, realization, "task")
+    try:
+        if section.kind == "edge_regression":
+            return tasks.edge_regression(network, rng, section.n_sources, section.n_targets, section.n_train,
+                                         section.n_test, (section.coefficient_min, section.coefficient_max),
+                                         (section.input_min, section.input_max))
+        if section.kind == "node_regression":
+            return tasks.node_regression(network, section.input_nodes, section.output_nodes, section.ground,
+                                         section.coefficients, rng, section.n_train, section.n_test,
+                                         (section.input_min, section.input_max))
+        if section.kind == "allostery":
+            return tasks.node_allostery(network, dict(zip(section.input_nodes, section.input_voltages)),
+                                        dict(zip(section.output_nodes, section.output_voltages)), section.ground)
+        if section.kind == "iris":
+            return tasks.iris_classification(network, section.input_nodes, section.output_nodes, section.ground,
+                                             rng, section.train_per_class)
+        if section.kind == "divider":
+            return tasks.divider_tracking(section.targets, section.steps_per_target, section.input_voltage,
+                                          network=network)
+    except ValueError as exc:
+        raise ScenarioError(f"[task] does not fit the network: {exc}") from exc
+    raise ScenarioError(f"unknown task.kind {section.kind!r}")  # pragma: no cover
+
+
+def initial_conductance(scenario: Scenario, network: nets.Network, kappa: float, realization: int) -> np.ndarray:
+    """Initial conductances: ``kappa`` times a uniform relative spread (same draw for every kappa)."""
+    spread = scenario.learning.initial_spread
+    rng = stream(scenario.run.seed, realization, "initial")
+    factor = 1.0 + spread * rng.uniform(-1.0, 1.0, network.n_edges)
+    return kappa * factor

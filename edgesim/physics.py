@@ -1,0 +1,574 @@
+"""The shared physics solver for the twin (free / clamped) networks.
+
+Physics
+-------
+For conductances ``k`` the node voltages minimise the dissipated power
+``P = sum_e k_e dV_e^2`` subject to linear boundary conditions.  One *ground*
+node is held at 0 V (it fixes the gauge); every other boundary condition is a
+*row* ``r`` of a constraint matrix ``C``:
+
+* a node row ``(a, -1)`` fixes ``V_a = c_r`` (an input or clamped output node);
+* an edge row ``(a, b)`` fixes the drop ``V_a - V_b = c_r`` (a source or target edge).
+
+The minimiser is ``V = Z lam`` with ``Z = A^-1 C^T`` (``A`` the Laplacian with
+the ground pinned) and ``G lam = c`` where ``G = C Z``.  ``lam_r`` is the
+current injected by the source that enforces row ``r`` and the power delivered
+by the sources, ``sum_r c_r lam_r``, equals the dissipated power.  (Exception:
+in a part cut off from ground, the row that sets the part's absolute voltage
+gets ``lam_r = 0``; its true current balances the other rows of that part.)
+
+The free twin enforces the input rows, the clamped twin the input rows plus
+the output rows.  Both therefore share one factorization of ``A``: the
+:class:`Response` (``G`` and the drop response ``D = B Z``) of one network is
+computed once per conductance state, after which either twin, for any number
+of examples, costs only small dense algebra.  This is the "one extra solve per
+output" structure of the clamped twin.
+
+Parts of the network cut off from the ground (only possible when edges are
+removed, ``alive = False``) get a gauge node of their own.  If such a part
+holds a node row, the first such row sets its absolute voltage; a part with
+no input at all carries no current, its drops are zero and its outputs are
+flagged in :attr:`Response.row_connected` instead of producing NaN.
+
+Two backends compute the response: a batched dense Cholesky (LAPACK
+``dposv``, one call per system) for small networks stacked into ensembles,
+and a sparse LU with a fill-reducing ordering (SuperLU, ``MMD_AT_PLUS_A``)
+for large ones.  Both are exact direct solves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy.linalg import lapack
+
+from .network import Network
+
+__all__ = [
+    "Boundary",
+    "BoundaryError",
+    "Response",
+    "TwinSolver",
+    "free_solution",
+    "clamped_solution",
+    "node_voltages",
+    "mean_square_drops",
+    "quadratic_form",
+    "second_moment",
+    "DENSE_MAX_NODES",
+]
+
+#: Networks with at most this many nodes use the batched dense backend.
+DENSE_MAX_NODES = 400
+
+
+class BoundaryError(ValueError):
+    """Boundary conditions that do not make sense for the network."""
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """Boundary conditions of a task on a network.
+
+    Parameters
+    ----------
+    ground : int
+        Node held at 0 V in both twins.
+    inputs : sequence of (int, int)
+        Input rows, enforced in both twins: ``(a, -1)`` fixes node ``a``'s
+        voltage, ``(a, b)`` fixes the drop ``V_a - V_b`` (a source edge).
+    outputs : sequence of (int, int)
+        Output rows, read in the free twin and clamped in the clamped twin,
+        in the same notation (output node or target edge).
+    """
+
+    ground: int
+    inputs: tuple
+    outputs: tuple
+
+    def __post_init__(self):
+        object.__setattr__(self, "inputs", tuple((int(a), int(b)) for a, b in self.inputs))
+        object.__setattr__(self, "outputs", tuple((int(a), int(b)) for a, b in self.outputs))
+        object.__setattr__(self, "ground", int(self.ground))
+
+    @property
+    def rows(self) -> tuple:
+        return self.inputs + self.outputs
+
+    def validate(self, network: Network) -> None:
+        """Raise :class:`BoundaryError` if the conditions do not fit ``network``."""
+        n = network.n_nodes
+        if not 0 <= self.ground < n:
+            raise BoundaryError(f"ground node {self.ground} does not exist (nodes 0..{n - 1})")
+        if not self.outputs:
+            raise BoundaryError("a task needs at least one output")
+        seen_nodes: dict[int, str] = {self.ground: "ground"}
+        seen_pairs: dict[tuple, str] = {}
+        for role, rows in (("input", self.inputs), ("output", self.outputs)):
+            for a, b in rows:
+                for v in (a, b):
+                    if v != -1 and not 0 <= v < n:
+                        raise BoundaryError(f"{role} node {v} does not exist (nodes 0..{n - 1})")
+                if b == -1:
+                    if a in seen_nodes:
+                        raise BoundaryError(
+                            f"node {a} is both {seen_nodes[a]} and {role}: a node can be "
+                            "fixed by only one condition")
+                    seen_nodes[a] = role
+                else:
+                    if a == b:
+                        raise BoundaryError(f"{role} edge ({a}, {b}) joins a node to itself")
+                    network.edge_index(a, b)  # raises if no such edge
+                    key = (min(a, b), max(a, b))
+                    if key in seen_pairs:
+                        raise BoundaryError(
+                            f"edge ({a}, {b}) is both {seen_pairs[key]} and {role}")
+                    seen_pairs[key] = role
+        self._check_independent(n)
+
+
+    def _check_independent(self, n_nodes: int) -> None:
+        """Rows that over-fix the voltages (e.g. a loop of fixed drops) have no solution."""
+        for label, rows in (("inputs", self.inputs), ("inputs and outputs", self.rows)):
+            if not rows:
+                continue
+            C = np.zeros((len(rows), n_nodes))
+            for i, (a, b) in enumerate(rows):
+                if 0 <= a < n_nodes:
+                    C[i, a] += 1.0
+                if 0 <= b < n_nodes:
+                    C[i, b] -= 1.0
+            if 0 <= self.ground < n_nodes:
+                C[:, self.ground] = 0.0
+            if np.linalg.matrix_rank(C) < len(rows):
+                raise BoundaryError(
+                    f"the boundary conditions on the {label} are not independent: together they fix "
+                    "some voltage twice (e.g. a node fixed both directly and through fixed drops, or a "
+                    "loop of fixed drops)")
+
+
+@dataclass(frozen=True)
+class Response:
+    """Linear response of a stack of ``R`` networks to their boundary rows.
+
+    Attributes
+    ----------
+    gram : ndarray (R, m, m)
+        ``G = C A^-1 C^T``; rows/columns ordered inputs then outputs.
+    drop : ndarray (R, E, m)
+        Edge drops per unit multiplier, ``D = B Z``.
+    node : ndarray (R, N, m)
+        Node voltages per unit multiplier, ``Z``.
+    offset : ndarray (R, m, m) or None
+        Maps row values to the voltage offsets of ground-free parts (None when
+        every row is in the ground's part, the usual case).
+    row_connected : ndarray of bool (R, m)
+        False for an output row in a part of the network with no input and no
+        ground: it is disconnected and reads 0 V.
+    n_inputs : int
+    drop_t : ndarray (R, m, E)
+        Contiguous transpose of ``drop`` (the layout the solver produces).
+    """
+
+    gram: np.ndarray
+    drop: np.ndarray
+    node: np.ndarray
+    offset: np.ndarray | None
+    node_offset: np.ndarray | None
+    row_connected: np.ndarray
+    n_inputs: int
+    drop_t: np.ndarray | None = None
+
+
+def _gauge_plan(n_nodes, edges, alive, ground, rows_pos, rows_neg, n_inputs):
+    """Gauge nodes and row transforms for one network (see module docstring)."""
+    m = len(rows_pos)
+    use = edges[alive]
+    adj = sp.coo_matrix((np.ones(len(use)), (use[:, 0], use[:, 1])), shape=(n_nodes, n_nodes))
+    n_comp, comp = sp.csgraph.connected_components(adj, directed=False)
+    gauge = np.zeros(n_nodes, bool)
+    gauge[ground] = True
+    keep = np.ones((m, n_nodes))  # multiplies C: gauge columns are removed
+    keep[:, ground] = 0.0
+    offset_row = np.full(n_comp, -1)  # row whose value is the part's absolute voltage
+    ground_comp = comp[ground]
+    has_reference = np.zeros(n_comp, bool)
+    has_reference[ground_comp] = True
+    for r in range(m):
+        if r < n_inputs:
+            has_reference[comp[rows_pos[r]]] = True
+            if rows_neg[r] >= 0:
+                has_reference[comp[rows_neg[r]]] = True
+    for c in range(n_comp):
+        if c == ground_comp:
+            continue
+        members = np.flatnonzero(comp == c)
+        node_rows = [r for r in range(m) if rows_neg[r] < 0 and comp[rows_pos[r]] == c]
+        if node_rows:
+            offset_row[c] = node_rows[0]
+            g = rows_pos[node_rows[0]]
+        else:
+            g = members[0]
+        gauge[g] = True
+        keep[:, g] = 0.0
+        if node_rows:
+            keep[node_rows[0], g] = 1.0
+    offset = None
+    node_offset = None
+    if (offset_row >= 0).any():
+        offset = np.zeros((m, m))
+        for r in range(m):
+            ro = offset_row[comp[rows_pos[r]]]
+            if ro >= 0:
+                offset[r, ro] += 1.0
+            if rows_neg[r] >= 0:
+                ro = offset_row[comp[rows_neg[r]]]
+                if ro >= 0:
+                    offset[r, ro] -= 1.0
+        node_offset = np.zeros((n_nodes, m))
+        has = offset_row[comp] >= 0
+        node_offset[np.flatnonzero(has), offset_row[comp[has]]] = 1.0
+    connected = np.array([
+        has_reference[comp[rows_pos[r]]] and (rows_neg[r] < 0 or has_reference[comp[rows_neg[r]]])
+        for r in range(m)
+    ], dtype=bool)
+    return gauge, keep, offset, node_offset, connected
+
+
+class TwinSolver:
+    """Shared solver for a stack of twin networks with equal numbers of rows.
+
+    Parameters
+    ----------
+    networks : sequence of Network
+        One network per system of the stack (they may differ in size: smaller
+        ones are padded with isolated nodes and dead edges).
+    boundaries : sequence of Boundary
+        Matching boundary conditions; all must have the same number of inputs
+        and outputs.
+    backend : {"auto", "dense", "sparse"}
+        ``auto`` uses the dense batched backend up to :data:`DENSE_MAX_NODES` nodes.
+
+    Notes
+    -----
+    :meth:`response` caches its result: calling it again with the same
+    conductances and alive mask reuses the factorization.
+    """
+
+    def __init__(self, networks: Sequence[Network], boundaries: Sequence[Boundary],
+                 backend: str = "auto"):
+        networks = list(networks)
+        boundaries = list(boundaries)
+        if len(networks) != len(boundaries) or not networks:
+            raise ValueError("need one boundary per network, and at least one network")
+        n_in = {len(b.inputs) for b in boundaries}
+        n_out = {len(b.outputs) for b in boundaries}
+        if len(n_in) > 1 or len(n_out) > 1:
+            raise BoundaryError("all systems of a stack need the same numbers of inputs and outputs")
+        for net, bc in zip(networks, boundaries):
+            bc.validate(net)
+        self.networks = networks
+        self.boundaries = boundaries
+        self.n_systems = len(networks)
+        self.n_inputs = n_in.pop()
+        self.n_outputs = n_out.pop()
+        self.n_rows = self.n_inputs + self.n_outputs
+        self.n_nodes = max(n.n_nodes for n in networks)
+        self.n_edges = max(n.n_edges for n in networks)
+        R, E, m = self.n_systems, self.n_edges, self.n_rows
+        # Dead padding edges sit on node 0 -> node 0 with zero conductance.
+        self.edge_u = np.zeros((R, E), np.int64)
+        self.edge_v = np.zeros((R, E), np.int64)
+        self.edge_valid = np.zeros((R, E), bool)
+        self.rows_pos = np.zeros((R, m), np.int64)
+        self.rows_neg = np.zeros((R, m), np.int64)
+        for r, (net, bc) in enumerate(zip(networks, boundaries)):
+            self.edge_u[r, :net.n_edges] = net.edges[:, 0]
+            self.edge_v[r, :net.n_edges] = net.edges[:, 1]
+            self.edge_valid[r, :net.n_edges] = True
+            rows = np.array(bc.rows, dtype=np.int64)
+            self.rows_pos[r] = rows[:, 0]
+            self.rows_neg[r] = rows[:, 1]
+        self._padded = not self.edge_valid.all()
+        # Flat positions of Z[r, j, u_e] in the (R, m, N) solver output, for the drop gather.
+        slot = (np.arange(R)[:, None, None] * m + np.arange(m)[None, :, None]) * self.n_nodes
+        self._gather_u = slot + self.edge_u[:, None, :]
+        self._gather_v = slot + self.edge_v[:, None, :]
+        if backend == "auto":
+            backend = "dense" if self.n_nodes <= DENSE_MAX_NODES else "sparse"
+        if backend not in ("dense", "sparse"):
+            raise ValueError(f"unknown solver backend {backend!r}; use 'auto', 'dense' or 'sparse'")
+        self.backend = backend
+        self._plan_key = None
+        self._cache_key = None
+        self._cache = None
+        self._assembly = None
+
+    # -- gauges -----------------------------------------------------------
+    def _plan(self, alive: np.ndarray):
+        key = "all" if alive is self.edge_valid else alive.tobytes()
+        if key != self._plan_key:
+            R, N, m = self.n_systems, self.n_nodes, self.n_rows
+            gauge = np.zeros((R, N), bool)
+            keep = np.zeros((R, m, N))
+            offset = np.zeros((R, m, m))
+            node_offset = np.zeros((R, N, m))
+            any_offset = False
+            connected = np.zeros((R, m), bool)
+            for r, net in enumerate(self.networks):
+                edges = np.stack([self.edge_u[r], self.edge_v[r]], 1)
+                g, kp, off, noff, conn = _gauge_plan(
+                    N, edges, alive[r] & self.edge_valid[r], self.boundaries[r].ground,
+                    self.rows_pos[r], self.rows_neg[r], self.n_inputs)
+                gauge[r], keep[r], connected[r] = g, kp, conn
+                if off is not None:
+                    offset[r], node_offset[r] = off, noff
+                    any_offset = True
+            C = np.zeros((R, m, N))
+            ri = np.arange(R)[:, None]
+            mi = np.arange(m)[None, :]
+            C[ri, mi, self.rows_pos] += 1.0
+            has_neg = self.rows_neg >= 0
+            np.subtract.at(C, (np.broadcast_to(ri, (R, m))[has_neg], np.broadcast_to(mi, (R, m))[has_neg],
+                                self.rows_neg[has_neg]), 1.0)
+            C *= keep
+            self._plan_key = key
+            self._all_alive = bool((alive == self.edge_valid).all())
+            self._gauge = gauge
+            self._constraint = C
+            self._offset = offset if any_offset else None
+            self._node_offset = node_offset if any_offset else None
+            self._connected = connected
+            self._cache_key = None
+            self._assembly = None
+        return self._gauge, self._constraint
+
+    # -- response ---------------------------------------------------------
+    def response(self, conductance: np.ndarray, alive: np.ndarray | None = None) -> Response:
+        """Factor the networks at ``conductance`` (R, E) and return their :class:`Response`.
+
+        ``alive`` (R, E) marks edges present in the circuit (default: all);
+        dead edges carry no current whatever their conductance.
+        """
+        k = np.asarray(conductance, dtype=float)
+        if k.shape != (self.n_systems, self.n_edges):
+            raise ValueError(f"conductance must have shape {(self.n_systems, self.n_edges)}, got {k.shape}")
+        if alive is None:
+            alive = self.edge_valid
+        else:
+            alive = np.asarray(alive, bool) & self.edge_valid
+        key = (k.tobytes(), "all" if alive is self.edge_valid else alive.tobytes())
+        if key == self._cache_key:
+            return self._cache
+        if not np.isfinite(k[self.edge_valid] if self._padded else k).all():
+            r, e = np.argwhere(~np.isfinite(k) & self.edge_valid)[0]
+            raise ValueError(f"conductance of edge {e} (system {r}) is {k[r, e]}: not a finite number")
+        if (k[alive] if self._padded or alive is not self.edge_valid else k).min() <= 0:
+            r, e = np.argwhere((k <= 0) & alive)[0]
+            raise ValueError(
+                f"conductance of edge {e} (system {r}) is {k[r, e]}: conductances of edges "
+                "in the circuit must be positive (remove an edge with alive=False instead)")
+        if not alive.any(axis=1).all():
+            raise ValueError("every edge of a network is removed (alive=False): nothing to solve")
+        gauge, C = self._plan(alive)
+        all_alive = self._all_alive
+        # Padding slots and removed edges carry no conductance, whatever value they hold.
+        k_eff = k if all_alive and not self._padded else np.where(alive, k, 0.0)
+        if self.backend == "dense":
+            Zt = self._dense_solve(k_eff, gauge, C)
+        else:
+            Zt = self._sparse_solve(k_eff, gauge, C)
+        # Zt is (R, m, N), contiguous: every product below runs on contiguous blocks.
+        gram = C @ Zt.transpose(0, 2, 1)
+        R, m = self.n_systems, self.n_rows
+        Zflat = Zt.reshape(-1)
+        drop_t = Zflat[self._gather_u] - Zflat[self._gather_v]
+        if not all_alive:
+            drop_t *= alive[:, None, :]
+        resp = Response(gram, drop_t.transpose(0, 2, 1), Zt.transpose(0, 2, 1), self._offset,
+                        self._node_offset, self._connected, self.n_inputs, drop_t)
+        self._cache_key = key
+        self._cache = resp
+        return resp
+
+    def _dense_assembly(self, gauge):
+        """Flat positions and gauge masks of the Laplacian entries (cached per gauge plan)."""
+        if self._assembly is None:
+            R, N = self.n_systems, self.n_nodes
+            u, v = self.edge_u, self.edge_v
+            gu = np.take_along_axis(gauge, u, 1)
+            gv = np.take_along_axis(gauge, v, 1)
+            node_base = (np.arange(R) * N)[:, None]
+            base = node_base * N
+            # Rows and columns of gauge nodes are dropped: those nodes are pinned to 0 V.
+            coupled = ~(gu | gv) & (u != v)
+            off_uv = (base + u * N + v)[coupled]
+            off_vu = (base + v * N + u)[coupled]
+            diag_idx = np.concatenate([(node_base + u).ravel(), (node_base + v).ravel()])
+            diag_coef = np.concatenate([(~gu & (u != v)).ravel(), (~gv & (u != v)).ravel()]).astype(float)
+            gi = np.nonzero(gauge)
+            self._assembly = (coupled, off_uv, off_vu, diag_idx, diag_coef,
+                              gi[0] * N * N + gi[1] * (N + 1),
+                              (base + np.arange(N)[None, :] * (N + 1)).ravel())
+        return self._assembly
+
+    def _dense_solve(self, k, gauge, C):
+        R, N = self.n_systems, self.n_nodes
+        coupled, off_uv, off_vu, diag_idx, diag_coef, gauge_diag, all_diag = self._dense_assembly(gauge)
+        A = np.zeros(R * N * N)
+        k_off = -k[coupled]
+        A[off_uv] = k_off  # each node pair appears once: no duplicate edges
+        A[off_vu] = k_off
+        A[all_diag] = np.bincount(diag_idx, np.tile(k.ravel(), 2) * diag_coef, minlength=R * N)
+        A[gauge_diag] = 1.0
+        A = A.reshape(R, N, N)
+        rhs = C.copy()  # (R, m, N): rhs[r].T is the Fortran-ordered N x m block
+        dposv = lapack.dposv
+        for r in range(R):
+            # A is symmetric, so its C-ordered buffer read as Fortran order is A itself.
+            _, x, info = dposv(A[r].T, rhs[r].T, lower=0, overwrite_a=1, overwrite_b=1)
+            if x.base is not rhs:  # LAPACK wrapper copied instead of solving in place
+                rhs[r] = x.T
+            if info != 0:
+                raise np.linalg.LinAlgError(
+                    f"system {r}: the reduced Laplacian is not positive definite (info={info}); "
+                    "check conductance values")
+        self._factors = A  # Cholesky factors (upper triangle of each A[r].T)
+        return rhs
+
+    def _sparse_solve(self, k, gauge, C):
+        R, N, m = self.n_systems, self.n_nodes, self.n_rows
+        out = np.empty((R, m, N))
+        self._factors = []
+        for r in range(R):
+            u, v = self.edge_u[r], self.edge_v[r]
+            gu, gv = gauge[r, u], gauge[r, v]
+            off = ~(gu | gv)
+            kr = k[r]
+            rows = np.concatenate([u, v, u[off], v[off], np.flatnonzero(gauge[r])])
+            cols = np.concatenate([u, v, v[off], u[off], np.flatnonzero(gauge[r])])
+            vals = np.concatenate([kr * ~gu, kr * ~gv, -kr[off], -kr[off], np.ones(gauge[r].sum())])
+            A = sp.csc_matrix((vals, (rows, cols)), shape=(N, N))
+            lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                           options={"SymmetricMode": True})
+            out[r] = lu.solve(np.ascontiguousarray(C[r].T)).T
+            self._factors.append(lu)
+        return out
+
+    def solve_last(self, system: int, rhs: np.ndarray) -> np.ndarray:
+        """Solve ``A x = rhs`` (N x q) with the factorization of the last :meth:`response` call.
+
+        ``A`` is the grounded (gauge-pinned) Laplacian of ``system``; this is how
+        low-rank corrections reuse a kept factorization.
+        """
+        if self.backend == "dense":
+            x, info = lapack.dpotrs(self._factors[system].T, rhs, lower=0)
+            return x
+        return self._factors[system].solve(np.ascontiguousarray(rhs))
+
+    def gauge_mask(self) -> np.ndarray:
+        """Nodes pinned by the current gauge plan (R, N)."""
+        return self._gauge
+
+
+def _offsets(resp: Response, values: np.ndarray, rows: slice) -> np.ndarray | None:
+    if resp.offset is None:
+        return None
+    return resp.offset[:, :, rows] @ values
+
+
+def free_solution(resp: Response, inputs: np.ndarray):
+    """Solve the free twin.
+
+    Parameters
+    ----------
+    resp : Response
+    inputs : ndarray (R, n_inputs, n_examples)
+        Input row values (volts).
+
+    Returns
+    -------
+    multipliers : ndarray (R, n_inputs, n_examples)
+        Source currents of the input rows.
+    outputs : ndarray (R, n_outputs, n_examples)
+        Free values of the output rows (0 for disconnected outputs).
+    power : ndarray (R, n_examples)
+        Dissipated free power ``sum_e k_e dV_e^2``.
+    """
+    ni = resp.n_inputs
+    x = inputs
+    off = _offsets(resp, x, slice(0, ni))
+    xs = x if off is None else x - off[:, :ni]
+    lam = np.linalg.inv(resp.gram[:, :ni, :ni]) @ xs
+    outputs = resp.gram[:, ni:, :ni] @ lam
+    if off is not None:
+        outputs = outputs + off[:, ni:]
+    outputs = np.where(resp.row_connected[:, ni:, None], outputs, 0.0)
+    power = np.einsum("rie,rie->re", lam, xs)
+    return lam, outputs, power
+
+
+def clamped_solution(resp: Response, values: np.ndarray):
+    """Solve the clamped twin for all row values (R, m, n_examples).
+
+    Returns the multipliers (R, m, n_examples) and the dissipated power (R, n_examples).
+    """
+    off = _offsets(resp, values, slice(None))
+    vs = values if off is None else values - off
+    lam = np.linalg.inv(resp.gram) @ vs
+    power = np.einsum("rie,rie->re", lam, vs)
+    return lam, power
+
+
+def second_moment(multipliers: np.ndarray) -> np.ndarray:
+    """``lam lam^T / n_examples`` (R, n, n): the example average the mean squared drops need."""
+    return multipliers @ multipliers.transpose(0, 2, 1) / multipliers.shape[2]
+
+
+def quadratic_form(drop_t: np.ndarray, moment: np.ndarray) -> np.ndarray:
+    """``q_e = sum_ij D_ie M_ij D_je`` for every edge column of ``drop_t`` (R, n, e).
+
+    Evaluated term by term in a fixed order with element-wise operations, so the
+    value for an edge does not depend on which other edges are in the batch
+    (the engines rely on this for bit-identical results).  ``moment`` is positive
+    semi-definite, so the result is clipped at zero (rounding can dip below it).
+    """
+    n = moment.shape[1]
+    out = moment[:, 0, 0, None] * (drop_t[:, 0] * drop_t[:, 0])
+    for i in range(n):
+        for j in range(i, n):
+            if i == j == 0:
+                continue
+            coef = moment[:, i, j, None] if i == j else 2.0 * moment[:, i, j, None]
+            out = out + coef * (drop_t[:, i] * drop_t[:, j])
+    return np.maximum(out, 0.0)
+
+
+def mean_square_drops(resp: Response, multipliers: np.ndarray, edges=None) -> np.ndarray:
+    """Mean over examples of the squared edge drops, ``mean_x dV_e^2`` (R, E).
+
+    With ``dV = D lam`` this is the quadratic form ``D_e^T (lam lam^T / n) D_e``,
+    which costs ``E m^2`` instead of ``E m n_examples`` per system.  ``edges``
+    selects a subset of edges (same values as for the full set).
+    """
+    n = multipliers.shape[1]
+    drop_t = resp.drop_t[:, :n] if edges is None else resp.drop_t[:, :n, edges]
+    return quadratic_form(drop_t, second_moment(multipliers))
+
+
+def node_voltages(resp: Response, multipliers: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+    """Node voltages (R, N, n_examples) from row multipliers.
+
+    ``multipliers`` covers the first ``multipliers.shape[1]`` rows (inputs for
+    the free twin, all rows for the clamped twin); ``values`` are the matching
+    row values, needed only when parts of the network are cut off from ground.
+    """
+    n = multipliers.shape[1]
+    V = resp.node[:, :, :n] @ multipliers
+    if resp.node_offset is not None and values is not None:
+        V = V + resp.node_offset[:, :, :n] @ values
+    return V

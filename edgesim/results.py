@@ -1,0 +1,92 @@
+"""Result datasets: names, units and CF attributes, and safe netCDF writing.
+
+The variable names are a contract shared by every engine, the analysis
+scripts and users (see the README's "Result files" section).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import xarray as xr
+
+from . import __version__
+
+__all__ = ["VARIABLES", "annotate", "write_netcdf", "open_result"]
+
+#: name -> (units, long_name)
+VARIABLES = {
+    "error_train": ("V2", "mean squared error of the free outputs on the training set"),
+    "error_test": ("V2", "mean squared error of the free outputs on the test set"),
+    "accuracy_train": ("1", "classification accuracy on the training set"),
+    "accuracy_test": ("1", "classification accuracy on the test set"),
+    "free_power": ("W", "power dissipated by the free network, mean over training examples"),
+    "clamped_power": ("W", "power dissipated by the clamped network, mean over training examples"),
+    "training_energy": ("J", "integral of the free power over training time"),
+    "training_energy_total": ("J", "integral of the free plus clamped power over training time"),
+    "lambda": ("1", "power-efficiency amplitude lambda"),
+    "kappa": ("S", "initial conductance scale"),
+    "alpha": ("S V-2", "learning rate"),
+    "eta": ("1", "nudge amplitude"),
+    "conductance": ("S", "edge conductance"),
+    "output_free": ("V", "free value of each output (node voltage or edge drop)"),
+    "output_desired": ("V", "desired value of each output"),
+    "n_edges": ("1", "number of edges of the realization's network"),
+    "time": ("s", "simulated time"),
+    "conductance_time": ("s", "simulated time of the conductance snapshots"),
+    "step": ("1", "learning step"),
+    "conductance_step": ("1", "learning step of the conductance snapshots"),
+    "realization": ("1", "realization index (network and task draw)"),
+    "edge": ("1", "edge index"),
+    "edge_from": ("1", "first node of each edge (-1: no such edge in this realization)"),
+    "edge_to": ("1", "second node of each edge; drop = V[edge_from] - V[edge_to]"),
+}
+
+
+def annotate(ds: xr.Dataset, title: str, scenario_json: str, seed: int, engine: str) -> xr.Dataset:
+    """Attach units, long names and CF global attributes."""
+    for name, (units, long_name) in VARIABLES.items():
+        if name in ds.variables:
+            ds[name].attrs.update(units=units, long_name=long_name)
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ds.attrs.update(
+        Conventions="CF-1.8",
+        title=title or "edgesim run",
+        source=f"edgesim {__version__}",
+        history=f"{now}: created by edgesim {__version__} ({engine} engine)",
+        edgesim_version=__version__,
+        engine=engine,
+        seed=int(seed),
+        scenario=scenario_json,
+        units_note=("Units are SI (V, S, W, J, s) when conductances are given in siemens; scenarios in "
+                    "natural units (e.g. Stern et al. 2024, k0 = 1) use the same numbers dimensionless."),
+    )
+    return ds
+
+
+def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write ``ds`` to ``path`` atomically: a failed write leaves no partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".nc.part", dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; results are ordinary files
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def open_result(path: str | Path) -> xr.Dataset:
+    """Open a result file (loaded into memory, file closed)."""
+    with xr.open_dataset(path, engine="netcdf4") as ds:
+        return ds.load()

@@ -1,0 +1,217 @@
+"""Learning tasks: boundary conditions plus training and test data.
+
+A :class:`Task` couples a network with its :class:`~edgesim.physics.Boundary`
+and the input/target values of every example.  Inputs and targets are arrays
+of shape ``(n_rows, n_examples)`` in volts.  All random choices come from the
+``numpy.random.Generator`` passed in, so a task is a pure function of its seed.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+from .network import Network, voltage_divider
+from .physics import Boundary
+
+__all__ = [
+    "Task",
+    "edge_regression",
+    "node_regression",
+    "node_allostery",
+    "iris_classification",
+    "divider_tracking",
+    "load_iris",
+    "SPECIES",
+]
+
+SPECIES = ("setosa", "versicolor", "virginica")
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """A learning task on a network.
+
+    Attributes
+    ----------
+    name : str
+    network : Network
+    boundary : Boundary
+    train_inputs, test_inputs : ndarray (n_inputs, n_examples)
+        Input row values (volts).
+    train_targets, test_targets : ndarray (n_outputs, n_examples)
+        Desired output values (volts); for classification these are
+        placeholders replaced by the per-epoch class targets.
+    kind : {"regression", "classification"}
+    train_labels, test_labels : ndarray of int or None
+        Class of every example (classification only).
+    target_schedule : ndarray (n_phases, n_outputs) or None
+        If given, the desired output of every training example switches to
+        the next row every ``steps_per_target`` steps (tracking tasks).
+    """
+
+    name: str
+    network: Network
+    boundary: Boundary
+    train_inputs: np.ndarray
+    train_targets: np.ndarray
+    test_inputs: np.ndarray
+    test_targets: np.ndarray
+    kind: str = "regression"
+    train_labels: np.ndarray | None = None
+    test_labels: np.ndarray | None = None
+    target_schedule: np.ndarray | None = None
+    steps_per_target: int = 0
+
+    def __post_init__(self):
+        self.boundary.validate(self.network)
+        ni, no = len(self.boundary.inputs), len(self.boundary.outputs)
+        for label, arr, rows in (("train_inputs", self.train_inputs, ni), ("train_targets", self.train_targets, no),
+                                 ("test_inputs", self.test_inputs, ni), ("test_targets", self.test_targets, no)):
+            arr = np.asarray(arr, dtype=float)
+            if arr.ndim != 2 or arr.shape[0] != rows:
+                raise ValueError(f"task {self.name}: {label} must have shape ({rows}, n_examples), got {arr.shape}")
+            if not np.isfinite(arr).all():
+                raise ValueError(f"task {self.name}: {label} contains NaN or infinite values")
+            object.__setattr__(self, label, arr)
+        if self.train_inputs.shape[1] != self.train_targets.shape[1]:
+            raise ValueError(f"task {self.name}: train inputs and targets have different example counts")
+        if self.test_inputs.shape[1] != self.test_targets.shape[1]:
+            raise ValueError(f"task {self.name}: test inputs and targets have different example counts")
+        if self.train_inputs.shape[1] == 0:
+            raise ValueError(f"task {self.name}: no training examples")
+        if self.kind not in ("regression", "classification"):
+            raise ValueError(f"task {self.name}: unknown task kind {self.kind!r}")
+        if self.kind == "classification" and (self.train_labels is None or self.test_labels is None):
+            raise ValueError(f"task {self.name}: classification needs train and test labels")
+        if self.target_schedule is not None:
+            sched = np.asarray(self.target_schedule, dtype=float).reshape(-1, no)
+            if not np.isfinite(sched).all():
+                raise ValueError(f"task {self.name}: target schedule contains NaN")
+            if self.steps_per_target < 1:
+                raise ValueError(f"task {self.name}: steps_per_target must be >= 1")
+            object.__setattr__(self, "target_schedule", sched)
+
+    @property
+    def n_train(self) -> int:
+        return self.train_inputs.shape[1]
+
+    @property
+    def n_test(self) -> int:
+        return self.test_inputs.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return 0 if self.train_labels is None else int(max(self.train_labels.max(), self.test_labels.max()) + 1)
+
+
+def _check_nodes(network: Network, nodes, role: str):
+    for v in nodes:
+        if not 0 <= int(v) < network.n_nodes:
+            raise ValueError(f"{role} node {v} does not exist in {network.name} (nodes 0..{network.n_nodes - 1})")
+
+
+def edge_regression(network: Network, rng: np.random.Generator, n_sources: int = 2, n_targets: int = 2,
+                    n_train: int = 20, n_test: int = 100, coefficient_range=(0.1, 0.5),
+                    input_range=(0.0, 1.0)) -> Task:
+    """Edge-based linear regression of Stern et al. 2024: ``dV_target = A dV_source``.
+
+    Source and target edges are drawn at random (all distinct), the ground is
+    a random node, the entries of ``A`` are uniform in ``coefficient_range``
+    and source drops uniform in ``input_range``.
+    """
+    if n_sources + n_targets > network.n_edges:
+        raise ValueError("more source and target edges than the network has edges")
+    chosen = rng.choice(network.n_edges, n_sources + n_targets, replace=False)
+    ground = int(rng.integers(network.n_nodes))
+    rows = [tuple(int(v) for v in network.edges[e]) for e in chosen]
+    bc = Boundary(ground, rows[:n_sources], rows[n_sources:])
+    A = rng.uniform(*coefficient_range, size=(n_targets, n_sources))
+    x_train = rng.uniform(*input_range, size=(n_sources, n_train))
+    x_test = rng.uniform(*input_range, size=(n_sources, n_test))
+    return Task("edge regression", network, bc, x_train, A @ x_train, x_test, A @ x_test)
+
+
+def node_regression(network: Network, input_nodes, output_nodes, ground: int, coefficients,
+                    rng: np.random.Generator, n_train: int = 400, n_test: int = 20,
+                    input_range=(1.0, 5.0)) -> Task:
+    """Node-based linear regression (Dillavou et al. 2022): ``V_out = A V_in``.
+
+    Inputs are uniform in ``input_range`` volts; the ground node is the 0 V
+    input.  A passive network can only produce outputs that are weighted
+    averages of the input and ground voltages, so ``A`` should be
+    non-negative with row sums below one.
+    """
+    _check_nodes(network, list(input_nodes) + list(output_nodes) + [ground], "task")
+    A = np.atleast_2d(np.asarray(coefficients, dtype=float))
+    if A.shape != (len(output_nodes), len(input_nodes)):
+        raise ValueError(f"regression coefficients must have shape {(len(output_nodes), len(input_nodes))}, got {A.shape}")
+    bc = Boundary(ground, [(v, -1) for v in input_nodes], [(v, -1) for v in output_nodes])
+    x_train = rng.uniform(*input_range, size=(len(input_nodes), n_train))
+    x_test = rng.uniform(*input_range, size=(len(input_nodes), n_test))
+    return Task("node regression", network, bc, x_train, A @ x_train, x_test, A @ x_test)
+
+
+def node_allostery(network: Network, inputs: dict, outputs: dict, ground: int) -> Task:
+    """Allostery: fixed input voltages, desired output voltages (one example).
+
+    ``inputs`` and ``outputs`` map node -> volts.  The test set is the training example.
+    """
+    _check_nodes(network, list(inputs) + list(outputs) + [ground], "task")
+    bc = Boundary(ground, [(v, -1) for v in inputs], [(v, -1) for v in outputs])
+    x = np.array(list(inputs.values()), dtype=float)[:, None]
+    y = np.array(list(outputs.values()), dtype=float)[:, None]
+    return Task("allostery", network, bc, x, y, x.copy(), y.copy())
+
+
+def load_iris() -> tuple[np.ndarray, np.ndarray]:
+    """The Iris data (Fisher 1936): features (150, 4) in cm and species labels 0..2."""
+    text = (resources.files("edgesim") / "data" / "iris.csv").read_text()
+    rows = list(csv.reader(text.strip().splitlines()))[1:]
+    features = np.array([[float(v) for v in r[:4]] for r in rows])
+    labels = np.array([SPECIES.index(r[4]) for r in rows])
+    return features, labels
+
+
+def iris_classification(network: Network, input_nodes, output_nodes, ground: int, rng: np.random.Generator,
+                        n_train_per_class: int = 10, voltage_range=(0.0, 5.0)) -> Task:
+    """Iris classification with the laboratory protocol of Dillavou et al. 2022.
+
+    Each of the 4 features is scaled linearly so that its range over the
+    data set spans ``voltage_range`` volts and applied at one input node;
+    ``n_train_per_class`` flowers per species train, the rest test.  Targets
+    are set by the trainer each epoch (see :mod:`edgesim.trainer`).
+    """
+    if len(input_nodes) != 4 or len(output_nodes) != 3:
+        raise ValueError("Iris needs 4 input nodes (one per feature) and 3 output nodes (one per species)")
+    _check_nodes(network, list(input_nodes) + list(output_nodes) + [ground], "task")
+    features, labels = load_iris()
+    lo, hi = features.min(0), features.max(0)
+    volts = voltage_range[0] + (features - lo) / (hi - lo) * (voltage_range[1] - voltage_range[0])
+    train = np.concatenate([rng.choice(np.flatnonzero(labels == c), n_train_per_class, replace=False)
+                            for c in range(3)])
+    train = rng.permutation(train)
+    test = np.setdiff1d(np.arange(len(labels)), train)
+    bc = Boundary(ground, [(v, -1) for v in input_nodes], [(v, -1) for v in output_nodes])
+    return Task("iris classification", network, bc, volts[train].T, np.zeros((3, len(train))),
+                volts[test].T, np.zeros((3, len(test))), kind="classification",
+                train_labels=labels[train], test_labels=labels[test])
+
+
+def divider_tracking(targets, steps_per_target: int = 100, input_voltage: float = 5.0,
+                     network: Network | None = None) -> Task:
+    """Voltage divider whose desired output switches every ``steps_per_target`` steps.
+
+    Node 0 is held at ``input_voltage``, node 2 is ground and node 1 the output.
+    """
+    network = network or voltage_divider()
+    targets = np.asarray(targets, dtype=float).reshape(-1, 1)
+    if ((targets <= 0) | (targets >= input_voltage)).any():
+        raise ValueError(f"divider targets must lie strictly between 0 and {input_voltage} V")
+    bc = Boundary(2, [(0, -1)], [(1, -1)])
+    x = np.array([[input_voltage]])
+    return Task("voltage divider", network, bc, x, targets[:1].T, x.copy(), targets[:1].T.copy(),
+                target_schedule=targets, steps_per_target=steps_per_target)

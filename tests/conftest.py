@@ -1,0 +1,3 @@
+"""Shared test configuration."""
+
+import edgesim  # noqa: F401  (first: sets single-threaded BLAS before numpy loads)
