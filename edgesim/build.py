@@ -9,10 +9,12 @@ import numpy as np
 
 from . import network as nets
 from . import tasks
+from . import hardware as hw
+from .rules import TapLadder
 from .scenario import NetworkSection, Scenario, ScenarioError, TaskSection
 from .seeding import stream
 
-__all__ = ["build_network", "build_task", "initial_conductance"]
+__all__ = ["build_network", "build_task", "initial_conductance", "build_hardware", "build_engine_config"]
 
 
 def build_network(section: NetworkSection, realization: int = 0) -> nets.Network:
@@ -75,3 +77,51 @@ def initial_conductance(scenario: Scenario, network: nets.Network, kappa: float,
     rng = stream(scenario.run.seed, realization, "initial")
     factor = 1.0 + spread * rng.uniform(-1.0, 1.0, network.n_edges)
     return kappa * factor
+
+
+def _given(section, overrides: dict) -> dict:
+    """Keys of a hardware section set in the scenario (or by a sweep), without the unset ones."""
+    values = {k: v for k, v in vars(section).items() if v is not None}
+    values.update(overrides)
+    return values
+
+
+def build_hardware(scenario: Scenario, sweep_values: dict | None = None) -> hw.HardwareSpec:
+    """The edges' hardware: a preset, then the scenario's [clock], [comparator], [memory] keys.
+
+    Without ``engine.hardware`` the memory follows ``learning.rule`` (coupled:
+    ideal, sign: taps) and the clock period is ``run.step_duration``.  The tap
+    ladder, conductance range and dead band always come from ``[learning]``.
+    """
+    sweep_values = dict(sweep_values or {})
+    name = scenario.engine.hardware
+    base = hw.preset(name) if name else hw.preset("ideal")
+    ls = scenario.learning
+    clock = _given(scenario.clock, {k: v for k, v in sweep_values.items() if k in hw.ClockSpec.__dataclass_fields__})
+    if "period" not in clock and not name:
+        clock["period"] = scenario.run.step_duration
+    comparator = _given(scenario.comparator,
+                        {k: v for k, v in sweep_values.items() if k in hw.ComparatorSpec.__dataclass_fields__})
+    comparator["deadband"] = ls.deadband
+    memory = _given(scenario.memory, {k: v for k, v in sweep_values.items() if k in hw.MemorySpec.__dataclass_fields__})
+    if "kind" not in memory and not name:
+        memory["kind"] = "taps" if ls.rule == "sign" else "ideal"
+    t = ls.taps
+    memory.update(k_min=ls.k_min, k_max=ls.k_max, taps=TapLadder(t.n_taps, t.low, t.high, t.quantity, t.spacing))
+    spec = hw.with_overrides(base, clock, comparator, memory)
+    kind = spec.memory.kind
+    if (kind == "taps") != (ls.rule == "sign"):
+        raise ScenarioError(f"hardware memory kind '{kind}' does not match learning.rule = '{ls.rule}' "
+                            "(taps learn by the sign rule; ideal and capacitor elements by coupled learning)")
+    return spec
+
+
+def build_engine_config(scenario: Scenario, sweep_values: dict | None = None):
+    """The :class:`~edgesim.engine.simulate.EngineConfig` of a scenario."""
+    from .engine.simulate import EngineConfig
+
+    es, ls = scenario.engine, scenario.learning
+    settle = (sweep_values or {}).get("settle_time", es.settle_time)
+    return EngineConfig(kind=es.kind, settle_time=settle, max_rank=es.max_rank, cohorts=es.cohorts,
+                        supervisor_period=es.supervisor_period or scenario.run.step_duration, batch=ls.batch,
+                        class_margin=ls.class_margin, epoch_steps=ls.epoch_steps or None)

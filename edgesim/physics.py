@@ -58,6 +58,7 @@ __all__ = [
     "node_voltages",
     "mean_square_drops",
     "quadratic_form",
+    "pair_coefficients",
     "second_moment",
     "DENSE_MAX_NODES",
 ]
@@ -529,22 +530,42 @@ def second_moment(multipliers: np.ndarray) -> np.ndarray:
     return multipliers @ multipliers.transpose(0, 2, 1) / multipliers.shape[2]
 
 
-def quadratic_form(drop_t: np.ndarray, moment: np.ndarray) -> np.ndarray:
+def _pairs(n: int):
+    first, second = np.triu_indices(n)
+    _PAIRS[n] = (first, second)
+    return first, second
+
+
+_PAIRS: dict = {}
+
+
+def pair_coefficients(moment: np.ndarray) -> np.ndarray:
+    """Coefficients ``c_t`` (R, T) of the quadratic form over the pairs ``i <= j``.
+
+    ``c_t = M_ii`` on the diagonal and ``2 M_ij`` off it, for the pairs of
+    :func:`numpy.triu_indices`.
+    """
+    first, second = _PAIRS[moment.shape[1]] if moment.shape[1] in _PAIRS else _pairs(moment.shape[1])
+    return moment[:, first, second] * np.where(first == second, 1.0, 2.0)
+
+
+def quadratic_form(drop_t: np.ndarray, moment: np.ndarray | None = None, coef: np.ndarray | None = None) -> np.ndarray:
     """``q_e = sum_ij D_ie M_ij D_je`` for every edge column of ``drop_t`` (R, n, e).
 
     Evaluated term by term in a fixed order with element-wise operations, so the
     value for an edge does not depend on which other edges are in the batch
     (the engines rely on this for bit-identical results).  ``moment`` is positive
     semi-definite, so the result is clipped at zero (rounding can dip below it).
+    Pass ``coef = pair_coefficients(moment)`` instead of ``moment`` to reuse it.
     """
-    n = moment.shape[1]
-    out = moment[:, 0, 0, None] * (drop_t[:, 0] * drop_t[:, 0])
-    for i in range(n):
-        for j in range(i, n):
-            if i == j == 0:
-                continue
-            coef = moment[:, i, j, None] if i == j else 2.0 * moment[:, i, j, None]
-            out = out + coef * (drop_t[:, i] * drop_t[:, j])
+    n = drop_t.shape[1]
+    first, second = _PAIRS[n] if n in _PAIRS else _pairs(n)
+    if coef is None:
+        coef = pair_coefficients(moment)
+    terms = coef[:, :, None] * (drop_t[:, first] * drop_t[:, second])
+    out = terms[:, 0]
+    for t in range(1, len(first)):  # sequential sum: the same order for every edge
+        out = out + terms[:, t]
     return np.maximum(out, 0.0)
 
 

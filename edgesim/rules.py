@@ -74,7 +74,7 @@ def sign_rule_direction(free_drop, clamped_drop, lam=0.0, deadband: float = 0.0)
 
 def clip_conductance(k, k_min, k_max):
     """Clip conductances to the element's range ``[k_min, k_max]``."""
-    return np.clip(k, k_min, k_max)
+    return np.minimum(np.maximum(k, k_min), k_max)
 
 
 @dataclass(frozen=True)

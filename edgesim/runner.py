@@ -41,7 +41,7 @@ def _systems(scenario: Scenario):
 
 
 def run_scenario(scenario: Scenario, progress: bool | None = None) -> xr.Dataset:
-    """Run ``scenario`` with the synchronous trainer.
+    """Run ``scenario`` with the engine it names (``engine.kind``).
 
     Parameters
     ----------
@@ -54,6 +54,8 @@ def run_scenario(scenario: Scenario, progress: bool | None = None) -> xr.Dataset
     xarray.Dataset
         See the README's "Result files" section for the variables.
     """
+    if scenario.engine.kind != "synchronous":
+        return _run_engine(scenario, progress)
     run, ls = scenario.run, scenario.learning
     n_real = run.realizations
     networks = [build_network(scenario.network, r) for r in range(n_real)]
@@ -81,10 +83,77 @@ def run_scenario(scenario: Scenario, progress: bool | None = None) -> xr.Dataset
                                  progress=lambda n, size=len(chunk): bar.update(n * size))
         histories.append((chunk, hist))
     bar.close()
-    return _dataset(scenario, histories, sweep_names, sweep_shape, n_real, E, networks, task_list, rec)
+    return _dataset(scenario, histories, sweep_names, sweep_shape, n_real, E, networks, task_list, rec,
+                    "synchronous")
 
 
-def _dataset(scenario, histories, sweep_names, sweep_shape, n_real, E, networks, task_list, rec):
+def _system_parameter(scenario, values, name):
+    return values.get(name, getattr(scenario.learning, "lambda_" if name == "lambda" else name))
+
+
+def _run_engine(scenario: Scenario, progress) -> xr.Dataset:
+    """Every system of the scenario through the autonomous-edge engine, one after the other."""
+    from .build import build_engine_config, build_hardware
+    from .engine.simulate import simulate
+
+    run = scenario.run
+    n_real = run.realizations
+    networks = [build_network(scenario.network, r) for r in range(n_real)]
+    task_list = [build_task(scenario.task, networks[r], run.seed, r) for r in range(n_real)]
+    rec = record_steps(run.steps, run.record_points, run.record_every or None)
+    systems = list(_systems(scenario))
+    sweep_names = list(scenario.sweep)
+    sweep_shape = tuple(len(scenario.sweep[n]) for n in sweep_names)
+    E = max(n.n_edges for n in networks)
+    duration = run.steps * run.step_duration
+    bar = tqdm(total=duration * len(systems), unit="s", unit_scale=True, desc="edgesim (simulated time)",
+               disable=(None if progress is None else not progress))
+    histories = []
+    kinds = set()
+    for idx, values, r in systems:
+        hardware = build_hardware(scenario, values)
+        engine = build_engine_config(scenario, values)
+        task = task_list[r]
+        kappa = _system_parameter(scenario, values, "kappa")
+        k0 = initial_conductance(scenario, task.network, kappa, r)
+        # Each realization has its own hardware draws: its seed mixes the run seed and the realization.
+        seed = int(np.random.SeedSequence([run.seed, r]).generate_state(1, np.uint64)[0])
+        record, info = simulate(task, hardware, engine, k0, rec * run.step_duration, seed=seed,
+                                alpha=_system_parameter(scenario, values, "alpha"),
+                                eta=_system_parameter(scenario, values, "eta"),
+                                lam=_system_parameter(scenario, values, "lambda"),
+                                conductance_every=run.conductance_every, progress=bar.update)
+        kinds.add(info["engine"])
+        histories.append(([(idx, values, r)], _engine_history(record, info, rec)))
+    bar.close()
+    return _dataset(scenario, histories, sweep_names, sweep_shape, n_real, E, networks, task_list, rec,
+                    "+".join(sorted(kinds)))
+
+
+def _engine_history(record, info, rec) -> History:
+    """An engine record in the trainer's History layout (one system)."""
+    one = lambda a: None if a is None else a[None]
+    h = History(step=rec, error_train=one(record.error_train), error_test=one(record.error_test),
+                free_power=one(record.free_power), clamped_power=one(record.clamped_power),
+                training_energy=one(record.training_energy),
+                training_energy_total=one(record.training_energy_total),
+                conductance_step=rec[record.conductance_index],
+                conductance=one(record.conductance), accuracy_train=one(record.accuracy_train),
+                accuracy_test=one(record.accuracy_test), output_free=one(record.output_free),
+                output_desired=one(record.output_desired))
+    h.extra = {
+        "alive_edges": (("step",), one(record.alive_edges)),
+        "edge_events": (("step",), one(record.events)),
+        "update_count": (("conductance_step", "edge"), one(record.updates)),
+        "clock_period": (("edge",), one(info["period"])),
+        "clock_phase": (("edge",), one(info["phase"])),
+        "comparator_offset": (("edge",), one(info["offset"])),
+        "leak_time": (("edge",), one(info["leak_time"])),
+    }
+    return h
+
+
+def _dataset(scenario, histories, sweep_names, sweep_shape, n_real, E, networks, task_list, rec, engine):
     run = scenario.run
     lead = sweep_shape + (n_real,)
     lead_dims = tuple(sweep_names) + ("realization",)
@@ -99,10 +168,21 @@ def _dataset(scenario, histories, sweep_names, sweep_shape, n_real, E, networks,
         n_out, n_ex = first.output_free.shape[2:]
         arrays["output_free"] = np.full(lead + (n_rec, n_out, n_ex), np.nan)
         arrays["output_desired"] = np.full(lead + (n_rec, n_out, n_ex), np.nan)
+    extra_dims = {name: dims for name, (dims, _) in first.extra.items()}
+    for name, dims in extra_dims.items():
+        sample = first.extra[name][1]
+        shape = tuple(E if d == "edge" else sample.shape[1 + i] for i, d in enumerate(dims))
+        fill = -1 if sample.dtype.kind in "iu" else np.nan
+        arrays[name] = np.full(lead + shape, fill, dtype=sample.dtype if fill == -1 else float)
     for chunk, hist in histories:
         for i, (idx, _, r) in enumerate(chunk):
             at = tuple(idx) + (r,)
             for name in arrays:
+                if name in extra_dims:
+                    value = hist.extra[name][1][i]
+                    region = tuple(slice(0, n) for n in value.shape)
+                    arrays[name][at][region] = value
+                    continue
                 value = getattr(hist, name)
                 if name == "conductance":
                     arrays[name][at][:, :value.shape[2]] = value[i]
@@ -111,7 +191,9 @@ def _dataset(scenario, histories, sweep_names, sweep_shape, n_real, E, networks,
 
     data_vars = {}
     for name, arr in arrays.items():
-        if name == "conductance":
+        if name in extra_dims:
+            dims = lead_dims + tuple(extra_dims[name])
+        elif name == "conductance":
             dims = lead_dims + ("conductance_step", "edge")
         elif name.startswith("output_"):
             dims = lead_dims + ("step", "output", "example")
@@ -142,4 +224,4 @@ def _dataset(scenario, histories, sweep_names, sweep_shape, n_real, E, networks,
     ds.attrs["network"] = networks[0].name
     ds.attrs["task"] = task_list[0].name
     ds.attrs["learning_rule"] = scenario.learning.rule
-    return annotate(ds, scenario.title, scenario.to_json(), run.seed, "synchronous")
+    return annotate(ds, scenario.title, scenario.to_json(), run.seed, engine)

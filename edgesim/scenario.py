@@ -15,6 +15,7 @@ import math
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "parse_scenario", "apply_overrides",
            "SWEEPABLE"]
@@ -26,8 +27,13 @@ class ScenarioError(ValueError):
 
 NETWORK_KINDS = ("jammed", "square_lattice", "divider", "lab", "transistor_lattice", "edge_list")
 TASK_KINDS = ("edge_regression", "node_regression", "allostery", "iris", "divider")
+ENGINE_KINDS = ("synchronous", "per_edge", "vectorized", "auto")
+PRESET_NAMES = ("ideal", "digipot2022", "transistor2024")
 #: Scenario keys that may be swept, with the section they live in.
-SWEEPABLE = {"lambda": "learning", "kappa": "learning", "alpha": "learning", "eta": "learning"}
+SWEEPABLE = {"lambda": "learning", "kappa": "learning", "alpha": "learning", "eta": "learning",
+             "update_probability": "clock", "jitter_std": "clock", "drift_std": "clock",
+             "noise_std": "comparator", "offset_std": "comparator", "leak_time": "memory",
+             "twin_mismatch_std": "memory", "settle_time": "engine"}
 
 
 def _number(section, key, value, *, integer=False, positive=False, nonneg=False, unit=None):
@@ -241,7 +247,107 @@ class LearningSection:
         self.taps.check()
 
 
-_SECTIONS = {"run": RunSection, "network": NetworkSection, "task": TaskSection, "learning": LearningSection}
+@dataclass(frozen=True)
+class EngineSection:
+    """``[engine]``: which engine runs the scenario."""
+
+    kind: str = "synchronous"
+    settle_time: float = 0.0
+    max_rank: int = 16
+    cohorts: int = 1
+    supervisor_period: float = 0.0
+    hardware: str = ""
+
+    def check(self):
+        s = "engine"
+        _choice(s, "kind", self.kind, ENGINE_KINDS)
+        _number(s, "settle_time", self.settle_time, nonneg=True, unit="s")
+        _number(s, "max_rank", self.max_rank, integer=True, nonneg=True)
+        _number(s, "cohorts", self.cohorts, integer=True, positive=True)
+        _number(s, "supervisor_period", self.supervisor_period, nonneg=True, unit="s")
+        if self.hardware:
+            _choice(s, "hardware", self.hardware, PRESET_NAMES)
+
+
+@dataclass(frozen=True)
+class ClockSection:
+    """``[clock]``: edge clocks (unset keys come from the hardware preset)."""
+
+    period: float | None = None
+    drift_std: float | None = None
+    phase: Any = None
+    jitter_std: float | None = None
+    update_probability: float | None = None
+
+    def check(self):
+        s = "clock"
+        if self.period is not None:
+            _number(s, "period", self.period, positive=True, unit="s")
+        for key in ("drift_std", "jitter_std"):
+            if getattr(self, key) is not None:
+                _number(s, key, getattr(self, key), nonneg=True)
+        if self.update_probability is not None:
+            _number(s, "update_probability", self.update_probability)
+            if not 0 <= self.update_probability <= 1:
+                raise ScenarioError(f"clock.update_probability must lie in [0, 1], got {self.update_probability}")
+        if self.phase is not None and not isinstance(self.phase, tuple):
+            _choice(s, "phase", self.phase, ("synchronous", "random"))
+        if isinstance(self.phase, tuple):
+            for v in self.phase:
+                _number(s, "phase", v, nonneg=True, unit="s")
+
+
+@dataclass(frozen=True)
+class ComparatorSection:
+    """``[comparator]``: comparator imperfections in volts."""
+
+    offset_std: float | None = None
+    noise_std: float | None = None
+
+    def check(self):
+        for key in ("offset_std", "noise_std"):
+            if getattr(self, key) is not None:
+                _number("comparator", key, getattr(self, key), nonneg=True, unit="V")
+
+
+@dataclass(frozen=True)
+class MemorySection:
+    """``[memory]``: the element that stores each edge's conductance."""
+
+    kind: str | None = None
+    step_mismatch_std: float | None = None
+    leak_time: float | None = None
+    leak_time_spread: float | None = None
+    bias_voltage: float | None = None
+    bias_spread: float | None = None
+    transconductance: float | None = None
+    threshold: float | None = None
+    pump_gain: float | None = None
+    window: float | None = None
+    twin_mismatch_std: float | None = None
+
+    def check(self):
+        s = "memory"
+        if self.kind is not None:
+            _choice(s, "kind", self.kind, ("ideal", "taps", "capacitor"))
+        for key in ("step_mismatch_std", "leak_time_spread", "bias_spread", "twin_mismatch_std"):
+            if getattr(self, key) is not None:
+                _number(s, key, getattr(self, key), nonneg=True)
+        for key, unit in (("leak_time", "s"), ("transconductance", "A/V2"), ("pump_gain", "1/(V s)"),
+                          ("window", "s")):
+            value = getattr(self, key)
+            if value is not None:
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and value == float("inf"):
+                    continue
+                _number(s, key, value, positive=True, unit=unit)
+        for key in ("bias_voltage", "threshold"):
+            if getattr(self, key) is not None:
+                _number(s, key, getattr(self, key), unit="V")
+
+
+_SECTIONS = {"run": RunSection, "network": NetworkSection, "task": TaskSection, "learning": LearningSection,
+             "engine": EngineSection, "clock": ClockSection, "comparator": ComparatorSection,
+             "memory": MemorySection}
 _RENAMED = {"lambda": "lambda_"}  # TOML key -> dataclass field (lambda is a Python keyword)
 
 
@@ -262,8 +368,9 @@ def _build(cls, section: str, data: dict):
         kwargs[attr] = value
     # Integers are fine where floats are expected.
     for f in fields(cls):
-        if f.name in kwargs and f.default is not MISSING and isinstance(f.default, float) \
-                and isinstance(kwargs[f.name], int) and not isinstance(kwargs[f.name], bool):
+        wants_float = (f.default is not MISSING and isinstance(f.default, float)) or "float" in str(f.type)
+        if f.name in kwargs and wants_float and isinstance(kwargs[f.name], int) \
+                and not isinstance(kwargs[f.name], bool):
             kwargs[f.name] = float(kwargs[f.name])
     obj = cls(**kwargs)
     obj.check()
@@ -288,6 +395,10 @@ class Scenario:
     network: NetworkSection
     task: TaskSection
     learning: LearningSection
+    engine: EngineSection
+    clock: ClockSection
+    comparator: ComparatorSection
+    memory: MemorySection
     sweep: dict
     title: str = ""
     source: dict = field(default_factory=dict, compare=False)
@@ -321,7 +432,18 @@ def parse_scenario(data: dict) -> Scenario:
     title = data.get("title", "")
     if not isinstance(title, str):
         raise ScenarioError("title must be a string")
+    _check_engine_consistency(sections)
     return Scenario(sweep=sweep, title=title, source=data, **sections)
+
+
+def _check_engine_consistency(sections: dict) -> None:
+    rule, memory = sections["learning"].rule, sections["memory"].kind
+    if memory is None:
+        return
+    if memory == "taps" and rule != "sign":
+        raise ScenarioError("memory.kind = 'taps' learns by the sign rule: set learning.rule = 'sign'")
+    if memory in ("ideal", "capacitor") and rule != "coupled":
+        raise ScenarioError(f"memory.kind = '{memory}' learns continuously: set learning.rule = 'coupled'")
 
 
 def _parse_value(text: str):

@@ -14,6 +14,7 @@ Two kinds of randomness:
 from __future__ import annotations
 
 import zlib
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import ndtri
@@ -42,14 +43,18 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def _hash(seed, purpose, edge, counter) -> np.ndarray:
+@lru_cache(maxsize=256)
+def _key(seed: int, purpose: str) -> np.ndarray:
     with np.errstate(over="ignore"):
-        edge = np.asarray(edge, dtype=np.uint64)
-        counter = np.asarray(counter, dtype=np.uint64)
-        key = _mix(np.asarray([int(seed) & 0xFFFFFFFFFFFFFFFF], np.uint64) * _GAMMA
-                   + np.uint64(purpose_tag(purpose)))
-        h = _mix(key + (edge + np.uint64(1)) * _GAMMA)
-        return _mix(h + (counter + np.uint64(1)) * _GAMMA)
+        return _mix(np.asarray([seed & 0xFFFFFFFFFFFFFFFF], np.uint64) * _GAMMA + np.uint64(purpose_tag(purpose)))
+
+
+def _hash(seed, purpose, edge, counter) -> np.ndarray:
+    # uint64 array arithmetic wraps modulo 2**64, as the hash intends.
+    edge = np.asarray(edge, dtype=np.uint64)
+    counter = np.asarray(counter, dtype=np.uint64)
+    h = _mix(_key(int(seed), purpose) + (edge + np.uint64(1)) * _GAMMA)
+    return _mix(h + (counter + np.uint64(1)) * _GAMMA)
 
 
 def uniform(seed: int, purpose: str, edge, counter) -> np.ndarray:

@@ -1,0 +1,246 @@
+"""The shared physics of the engines: one system's twin networks in simulated time.
+
+:class:`SharedPhysics` owns the conductances, the boundary values set by the
+supervisor, and the *visible* equilibrium every edge reads.
+
+Settling
+    Conductance changes become visible only through a *refresh*.  A read at
+    time ``t`` refreshes when the conductances changed since the last refresh
+    and ``t >= last_refresh + settle_time``; otherwise it sees the previous
+    equilibrium.  With ``settle_time = 0`` every read sees the exact current
+    state.  Boundary values (inputs, clamps) set by the supervisor apply at
+    once: the lab protocol waits for them to settle before edges compare.
+Low-rank refresh
+    A refresh keeps the factorization of a *base* state and corrects it with
+    the Woodbury identity for the ``r`` edges changed since (one solve per
+    newly changed edge); when ``r`` exceeds ``max_rank`` it refactors.  What a
+    refresh computes depends only on the base and the current state, never on
+    how the changes were grouped, so both engines see identical numbers.
+Energy
+    The free power of the visible equilibrium is integrated piecewise
+    constant over simulated time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..physics import (Boundary, TwinSolver, clamped_solution, free_solution, pair_coefficients, quadratic_form,
+                       second_moment)
+from ..network import Network
+
+__all__ = ["LowRankTwin", "SharedPhysics"]
+
+
+class LowRankTwin:
+    """Response of one network kept as a base factorization plus a low-rank correction."""
+
+    def __init__(self, network: Network, boundary: Boundary, backend: str = "auto", max_rank: int = 16):
+        self.solver = TwinSolver([network], [boundary], backend=backend)
+        self.edges = network.edges
+        self.max_rank = max_rank
+        self.n_refactor = 0
+        self.n_lowrank = 0
+        self._base_k = None
+        self._base_alive = None
+
+    def refresh(self, k: np.ndarray, alive: np.ndarray) -> None:
+        """Make the response current for conductances ``k`` and alive mask ``alive``."""
+        if self._base_k is not None and np.array_equal(alive, self._base_alive):
+            changed = np.flatnonzero(k != self._base_k)
+            if changed.size <= self.max_rank:
+                self._correct(changed, k)
+                return
+        self._refactor(k, alive)
+
+    def _refactor(self, k, alive):
+        resp = self.solver.response(k[None, :], alive[None, :])
+        self.n_refactor += 1
+        self._base_k = k.copy()
+        self._base_alive = alive.copy()
+        self.base = resp
+        self.gram = resp.gram[0]
+        gauge = self.solver.gauge_mask()[0]
+        self._keep_u = ~gauge[self.edges[:, 0]]
+        self._keep_v = ~gauge[self.edges[:, 1]]
+        self._y_cols: dict[int, np.ndarray] = {}
+        self._changed = np.zeros(0, np.int64)
+        self._W = None
+        self._yd = None
+
+    def _column(self, e: int) -> np.ndarray:
+        """``A0^-1 b_e`` for edge ``e`` (cached while the base is kept)."""
+        col = self._y_cols.get(e)
+        if col is None:
+            b = np.zeros((self.solver.n_nodes, 1))
+            u, v = self.edges[e]
+            if self._keep_u[e]:
+                b[u, 0] += 1.0
+            if self._keep_v[e]:
+                b[v, 0] -= 1.0
+            col = self.solver.solve_last(0, b)[:, 0]
+            self._y_cols[e] = col
+        return col
+
+    def _correct(self, changed, k):
+        self.n_lowrank += 1
+        self._changed = changed
+        if changed.size == 0:
+            self.gram = self.base.gram[0]
+            self._W = None
+            self._yd = None
+            return
+        Y = np.stack([self._column(int(e)) for e in changed], axis=1)  # (N, r)
+        u, v = self.edges[changed, 0], self.edges[changed, 1]
+        ku = self._keep_u[changed][:, None]
+        kv = self._keep_v[changed][:, None]
+        Ut_Y = Y[u] * ku - Y[v] * kv  # (r, r): b_i^T A0^-1 b_j
+        Z0 = self.base.node[0]  # (N, m)
+        Ut_Z0 = Z0[u] * ku - Z0[v] * kv  # (r, m)
+        delta = (k[changed] - self._base_k[changed])[:, None]
+        # Z = Z0 - Y (I + diag(delta) U^T Y)^-1 diag(delta) U^T Z0
+        W = np.linalg.solve(np.eye(len(changed)) + delta * Ut_Y, delta * Ut_Z0)  # (r, m)
+        C = self.solver._constraint[0]
+        self.gram = self.base.gram[0] - (C @ Y) @ W
+        self._W = W
+        # Drop response of the correction columns: (Y[u_e] - Y[v_e]) for every edge, lazily per read.
+        self._Y = Y
+
+    def drops(self, edges: np.ndarray, n_rows: int) -> np.ndarray:
+        """Drop response ``D[edges, :n_rows]`` as (n_rows, n_edges) (element-wise, batch-independent)."""
+        D = self.base.drop_t[0, :n_rows][:, edges]
+        if self._W is None:
+            return D
+        u, v = self.edges[edges, 0], self.edges[edges, 1]
+        Yd = self._Y[u] - self._Y[v]  # (n, r)
+        for j in range(self._W.shape[0]):  # fixed order: same value whatever the batch
+            D = D - self._W[j, :n_rows, None] * Yd[:, j]
+        return D
+
+
+class SharedPhysics:
+    """Twin networks of one system, shared by all its edges (see module docstring)."""
+
+    def __init__(self, network: Network, boundary: Boundary, conductance: np.ndarray, twin_factor: np.ndarray,
+                 settle_time: float = 0.0, max_rank: int = 16, backend: str = "auto"):
+        self.network = network
+        self.n_inputs = len(boundary.inputs)
+        self.n_outputs = len(boundary.outputs)
+        self.k = np.asarray(conductance, dtype=float).copy()
+        self.alive = np.ones(network.n_edges, bool)
+        self.all_alive = True
+        self.twin_factor = np.asarray(twin_factor, dtype=float)
+        self.mismatch = not np.all(self.twin_factor == 1.0)
+        self.settle_time = float(settle_time)
+        self.free_twin = LowRankTwin(network, boundary, backend, max_rank)
+        self.clamped_twin = LowRankTwin(network, boundary, backend, max_rank) if self.mismatch else self.free_twin
+        self.version = 0  # conductance / alive changes
+        self._seen_version = -1
+        self.last_refresh = -np.inf
+        self.inputs = None
+        self.clamp_values = None
+        self._bc_version = 0
+        self._solved_key = None
+        self.energy = 0.0
+        self.energy_total = 0.0
+        self._power = (0.0, 0.0)
+        self._power_time = 0.0
+
+    # -- state changes -------------------------------------------------------
+    def set_conductance(self, edges: np.ndarray, values: np.ndarray) -> None:
+        if len(edges):
+            self.k[edges] = values
+            self.version += 1
+
+    def set_alive(self, edges: np.ndarray, alive: bool) -> None:
+        self.alive[edges] = alive
+        self.all_alive = bool(self.alive.all())
+        self.version += 1
+
+    def set_boundary(self, t: float, inputs: np.ndarray, clamp_values: np.ndarray | None) -> None:
+        """Supervisor: present ``inputs`` (n_in, n_ex) and clamp the outputs to ``clamp_values``."""
+        self.inputs = np.asarray(inputs, dtype=float)
+        self.clamp_values = None if clamp_values is None else np.asarray(clamp_values, dtype=float)
+        self._bc_version += 1
+        self._solve_boundary(t)
+
+    # -- the visible equilibrium ----------------------------------------------
+    def view(self, t: float) -> "SharedPhysics":
+        """Bring the visible equilibrium up to date for a read at time ``t``."""
+        if self.version != self._seen_version and t >= self.last_refresh + self.settle_time:
+            self.free_twin.refresh(self.k, self.alive)
+            if self.mismatch:
+                self.clamped_twin.refresh(self.k * self.twin_factor, self.alive)
+            self._seen_version = self.version
+            self.last_refresh = t
+            self._solve_boundary(t)
+        return self
+
+    def free_outputs(self, t: float, inputs: np.ndarray) -> np.ndarray:
+        """Free outputs (n_out, n_ex) for ``inputs`` on the visible equilibrium at ``t``."""
+        self.view(t)
+        _, out, _ = free_solution(self._response(self.free_twin), np.asarray(inputs, float)[None])
+        return out[0]
+
+    def _response(self, twin: LowRankTwin):
+        base = twin.base
+        return type(base)(twin.gram[None], base.drop, base.node, base.offset, base.node_offset,
+                          base.row_connected, base.n_inputs, base.drop_t)
+
+    def _solve_boundary(self, t: float) -> None:
+        key = (self._seen_version, self._bc_version)
+        if self.inputs is None or key == self._solved_key or self._seen_version < 0:
+            return
+        x = self.inputs[None]
+        lam_f, out_f, power_f = free_solution(self._response(self.free_twin), x)
+        self.lam_free = lam_f
+        self.coef_free = pair_coefficients(second_moment(lam_f))
+        power_c = np.zeros(1)
+        if self.clamp_values is not None:
+            values = np.concatenate([x, self.clamp_values[None]], 1)
+            lam_c, power_c = clamped_solution(self._response(self.clamped_twin), values)
+            self.lam_clamped = lam_c
+            self.coef_clamped = pair_coefficients(second_moment(lam_c))
+        self._solved_key = key
+        self._reads = 0
+        self._all_sq = None
+        self._integrate(t, float(power_f[0].mean()), float(power_c[0].mean()))
+
+    def _integrate(self, t, power_free, power_clamped):
+        dt = t - self._power_time
+        self.energy += self._power[0] * dt
+        self.energy_total += (self._power[0] + self._power[1]) * dt
+        self._power = (power_free, power_clamped)
+        self._power_time = t
+
+    def energy_at(self, t: float) -> tuple[float, float]:
+        """Training energy (free, free + clamped) integrated up to ``t``."""
+        dt = t - self._power_time
+        return self.energy + self._power[0] * dt, self.energy_total + (self._power[0] + self._power[1]) * dt
+
+    # -- what an edge measures ---------------------------------------------------
+    def mean_square_drops(self, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean squared drops (free, clamped) of ``edges`` over the presented examples.
+
+        Values are element-wise, so they are the same whether computed for a
+        batch or for all edges at once; from the second read of one
+        equilibrium on, all edges are computed together and cached.
+        """
+        self._reads += 1
+        if self._all_sq is None and self._reads >= 2:
+            self._all_sq = self._mean_squares(np.arange(self.network.n_edges))
+        if self._all_sq is not None:
+            return self._all_sq[0][edges], self._all_sq[1][edges]
+        return self._mean_squares(edges)
+
+    def _mean_squares(self, edges):
+        ni = self.n_inputs
+        m = ni + self.n_outputs
+        d_all = self.free_twin.drops(edges, m)
+        d_clamped = self.clamped_twin.drops(edges, m) if self.mismatch else d_all
+        free_sq = quadratic_form(d_all[None, :ni], coef=self.coef_free)[0]
+        clamped_sq = quadratic_form(d_clamped[None], coef=self.coef_clamped)[0]
+        if not self.all_alive:
+            alive = self.alive[edges]
+            free_sq, clamped_sq = np.where(alive, free_sq, 0.0), np.where(alive, clamped_sq, 0.0)
+        return free_sq, clamped_sq
