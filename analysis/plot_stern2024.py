@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 
 from edgesim.analysis import final, geometric_mean, loglog_slope, normalized_error
 from edgesim.results import open_result

@@ -31,3 +31,27 @@ def loglog_slope(x, y) -> float:
 def geometric_mean(da: xr.DataArray, dim: str = "realization") -> xr.DataArray:
     """Geometric mean along ``dim``: the natural average of errors spread over decades."""
     return np.exp(np.log(da).mean(dim))
+
+
+def error_at_updates(ds: xr.Dataset, updates_per_edge, name: str = "error_train") -> xr.DataArray:
+    """Normalised error when edges have made ``updates_per_edge`` updates on average (expected).
+
+    Needs an ``update_probability`` dimension: the expected number of updates
+    per edge after ``s`` clock ticks is ``p s``; the error is interpolated
+    log-linearly between record steps.  Returns dims (update_probability,
+    realization, updates).
+    """
+    err = normalized_error(ds, name)
+    p = ds["update_probability"].values
+    steps = ds["step"].values.astype(float)
+    updates = np.atleast_1d(np.asarray(updates_per_edge, dtype=float))
+    out = np.full((len(p), ds.sizes["realization"], len(updates)), np.nan)
+    for i, prob in enumerate(p):
+        want = updates / prob
+        for r in range(ds.sizes["realization"]):
+            y = np.log(err.isel(update_probability=i, realization=r).values)
+            ok = want <= steps[-1]
+            out[i, r, ok] = np.exp(np.interp(want[ok], steps, y))
+    return xr.DataArray(out, dims=("update_probability", "realization", "updates"),
+                        coords={"update_probability": p, "updates": updates},
+                        attrs={"long_name": f"normalised {name} at equal expected updates per edge", "units": "1"})

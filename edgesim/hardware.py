@@ -68,6 +68,16 @@ class ClockSpec:
     jitter_std: float = 0.0
     update_probability: float = 1.0
 
+    def __post_init__(self):
+        if not self.period > 0:
+            raise ValueError(f"clock.period must be > 0 s, got {self.period}")
+        if self.drift_std < 0 or self.jitter_std < 0:
+            raise ValueError("clock.drift_std and clock.jitter_std must be >= 0")
+        if not 0 <= self.update_probability <= 1:
+            raise ValueError(f"clock.update_probability must lie in [0, 1], got {self.update_probability}")
+        if isinstance(self.phase, str) and self.phase not in ("synchronous", "random"):
+            raise ValueError(f"clock.phase must be 'synchronous', 'random' or one value per edge, got {self.phase!r}")
+
 
 @dataclass(frozen=True)
 class ComparatorSpec:
@@ -76,6 +86,11 @@ class ComparatorSpec:
     offset_std: float = 0.0
     noise_std: float = 0.0
     deadband: float = 0.0
+
+    def __post_init__(self):
+        for name in ("offset_std", "noise_std", "deadband"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"comparator.{name} must be >= 0 V, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,19 @@ class MemorySpec:
     pump_gain: float = 1.0 / (1e3 * 2.2e-6)
     window: float = 100e-6
     twin_mismatch_std: float = 0.0
+
+    def __post_init__(self):
+        if self.kind not in ("ideal", "taps", "capacitor"):
+            raise ValueError(f"memory.kind must be 'ideal', 'taps' or 'capacitor', got {self.kind!r}")
+        if not self.leak_time > 0:
+            raise ValueError(f"memory.leak_time must be > 0 s (inf: no leak), got {self.leak_time}")
+        if not 0 < self.k_min < self.k_max:
+            raise ValueError(f"memory conductance range must satisfy 0 < k_min < k_max, got {self.k_min}, {self.k_max}")
+        for name in ("step_mismatch_std", "leak_time_spread", "bias_spread", "twin_mismatch_std"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"memory.{name} must be >= 0, got {getattr(self, name)}")
+        if self.window <= 0 or self.pump_gain < 0 or self.transconductance <= 0:
+            raise ValueError("memory.window and memory.transconductance must be > 0 and memory.pump_gain >= 0")
 
 
 @dataclass(frozen=True)
@@ -133,7 +161,21 @@ PRESETS = {
 
 
 def preset(name: str) -> HardwareSpec:
-    """The named preset; raises ``KeyError`` listing the known names."""
+    """The named hardware preset; raises ``KeyError`` listing the known names.
+
+    ``ideal``
+        Noiseless synchronous edges with continuous conductance, the idealised
+        simulations of Stern et al., APL Mach. Learn. 2, 016114 (2024) and
+        Wycoff et al., J. Chem. Phys. 156, 144903 (2022).
+    ``digipot2022``
+        Dillavou et al., Phys. Rev. Applied 18, 014040 (2022): AD5220 100 kOhm
+        digital potentiometers with 128 taps, comparator noise about 0.01 V,
+        a 3-5 Hz clock (4 Hz here).
+    ``transistor2024``
+        Dillavou et al., PNAS (2024): MOSFET edges in the ohmic region with
+        S = 8.5e-4 A/V^2 and V_T about 0.62-0.7 V (0.65 V here), gate capacitor
+        2.2 uF charged through 1 kOhm (pump gain 1/RC), 100 us learning window.
+    """
     if name not in PRESETS:
         raise KeyError(f"unknown hardware preset {name!r}; known presets: {', '.join(PRESETS)}")
     return PRESETS[name]

@@ -385,7 +385,6 @@ class TwinSolver:
             Zt = self._sparse_solve(k_eff, gauge, C)
         # Zt is (R, m, N), contiguous: every product below runs on contiguous blocks.
         gram = C @ Zt.transpose(0, 2, 1)
-        R, m = self.n_systems, self.n_rows
         Zflat = Zt.reshape(-1)
         drop_t = Zflat[self._gather_u] - Zflat[self._gather_v]
         if not all_alive:

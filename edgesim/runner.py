@@ -148,7 +148,7 @@ def _engine_history(record, info, rec) -> History:
         "clock_period": (("edge",), one(info["period"])),
         "clock_phase": (("edge",), one(info["phase"])),
         "comparator_offset": (("edge",), one(info["offset"])),
-        "leak_time": (("edge",), one(info["leak_time"])),
+        "edge_leak_time": (("edge",), one(info["leak_time"])),
     }
     return h
 

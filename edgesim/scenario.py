@@ -58,10 +58,10 @@ def _int_list(section, key, value, length=None):
     return tuple(value)
 
 
-def _float_list(section, key, value):
+def _float_list(section, key, value, allow_inf=False):
     if not isinstance(value, list) or not value:
         raise ScenarioError(f"{section}.{key} must be a non-empty list of numbers, got {value!r}")
-    return tuple(float(_number(section, key, v)) for v in value)
+    return tuple(float(v) if allow_inf and v == math.inf else float(_number(section, key, v)) for v in value)
 
 
 def _choice(section, key, value, options):
@@ -422,7 +422,7 @@ def parse_scenario(data: dict) -> Scenario:
     for key, values in sweep_raw.items():
         if key not in SWEEPABLE:
             raise ScenarioError(f"unknown key 'sweep.{key}'; sweepable parameters: {', '.join(SWEEPABLE)}")
-        vals = _float_list("sweep", key, values)
+        vals = _float_list("sweep", key, values, allow_inf=key == "leak_time")
         for v in vals:  # each value must be valid where it would be set
             section = SWEEPABLE[key]
             patched = dict(data.get(section, {}))

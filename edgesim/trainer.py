@@ -29,7 +29,7 @@ from .physics import TwinSolver, clamped_solution, free_solution, mean_square_dr
 from .rules import TapLadder, clip_conductance, coupled_learning_update_squared, sign_rule_direction
 from .tasks import Task
 
-__all__ = ["LearningConfig", "History", "train_synchronous", "record_steps"]
+__all__ = ["LearningConfig", "History", "train_synchronous", "record_steps", "measure", "class_targets"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,45 @@ class History:
     extra: dict = field(default_factory=dict)
 
 
+def measure(resp, X, Y, XT, YT, eta, *, labels=None, test_labels=None, means=None, margin=0.0,
+            tracking=False) -> dict:
+    """Recorded figures of merit of a stack in its current state (shared by trainer and engines).
+
+    Parameters
+    ----------
+    resp : Response
+        Factorization of the current conductances.
+    X, Y, XT, YT : ndarray (R, rows, n_examples)
+        Training inputs and current desired outputs, test inputs and targets.
+    eta : float or ndarray (R, 1, 1)
+        Nudge used for the clamped power.
+    labels, test_labels, means : ndarray, optional
+        Classification: example classes and the current class means (R, n_out, C).
+    tracking : bool
+        Targets follow a schedule: the test target is the current training target.
+
+    Returns
+    -------
+    dict of ndarray (R,)
+        error_train, error_test, free_power, clamped_power (mean over training
+        examples), accuracy_train/test for classification, and output_free.
+    """
+    _, out, power = free_solution(resp, X)
+    _, out_test, _ = free_solution(resp, XT)
+    _, power_c = clamped_solution(resp, np.concatenate([X, out + eta * (Y - out)], 1))
+    m = {"error_train": ((out - Y) ** 2).mean((1, 2)), "free_power": power.mean(1),
+         "clamped_power": power_c.mean(1), "output_free": out}
+    if means is not None:
+        m["accuracy_train"] = (_classify(out, means) == labels).mean(1)
+        m["accuracy_test"] = (_classify(out_test, means) == test_labels).mean(1)
+        _, test_targets = _class_targets_from_means(means, test_labels, margin, out.shape[1])
+        m["error_test"] = ((out_test - test_targets) ** 2).mean((1, 2))
+    else:
+        yt = np.broadcast_to(Y[:, :, :1], out_test.shape) if tracking else YT
+        m["error_test"] = ((out_test - yt) ** 2).mean((1, 2))
+    return m
+
+
 def record_steps(steps: int, n_records: int | None = None, every: int | None = None) -> np.ndarray:
     """Steps at which to record: every ``every`` steps, or ``n_records`` log-spaced ones.
 
@@ -145,11 +184,6 @@ def _class_targets_from_means(means, labels, margin, no):
     targets = means + margin * (2.0 * np.eye(n_classes, no).T - 1.0)[None]
     shape = (labels.shape[0], no, labels.shape[1])
     return means, np.take_along_axis(targets, np.broadcast_to(labels[:, None, :], shape), 2)
-
-
-def classify(outputs, means):
-    """Index of the nearest class mean for every example: (R, n_ex)."""
-    return _classify(outputs, means)
 
 
 def _classify(outputs, means):
@@ -200,7 +234,7 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     solver = TwinSolver([t.network for t in tasks], [t.boundary for t in tasks], backend=solver_backend)
-    E, ni, no = solver.n_edges, solver.n_inputs, solver.n_outputs
+    E, no = solver.n_edges, solver.n_outputs
     valid = solver.edge_valid
     per = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (R,)).reshape(R, 1, 1)
     alpha_, eta_, lam_ = per(alpha), per(eta), per(lam)
@@ -287,23 +321,14 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
 
         if s in rec_pos:
             i = rec_pos[s]
-            if config.batch == "online" and n_train > 1:
-                _, out_all, pow_all = free_solution(resp, X)
-            else:
-                out_all, pow_all = out_f, power_f
-            h.error_train[:, i] = ((out_all - Y) ** 2).mean((1, 2))
-            h.free_power[:, i] = pow_all.mean(1)
-            _, pow_c_all = clamped_solution(resp, np.concatenate([X, out_all + eta_ * (Y - out_all)], 1))
-            h.clamped_power[:, i] = pow_c_all.mean(1)
-            _, out_test, _ = free_solution(resp, XT)
-            if classification:
-                h.accuracy_train[:, i] = (_classify(out_all, means) == labels).mean(1)
-                h.accuracy_test[:, i] = (_classify(out_test, means) == test_labels).mean(1)
-                _, test_targets = _class_targets_from_means(means, test_labels, config.class_margin, no)
-                h.error_test[:, i] = ((out_test - test_targets) ** 2).mean((1, 2))
-            else:
-                yt = YT if schedule is None else np.broadcast_to(Y[:, :, :1], out_test.shape)
-                h.error_test[:, i] = ((out_test - yt) ** 2).mean((1, 2))
+            m = measure(resp, X, Y, XT, YT, eta_, labels=labels if classification else None,
+                        test_labels=test_labels if classification else None, means=means,
+                        margin=config.class_margin, tracking=schedule is not None)
+            for name in ("error_train", "error_test", "free_power", "clamped_power", "accuracy_train",
+                         "accuracy_test"):
+                if name in m:
+                    getattr(h, name)[:, i] = m[name]
+            out_all = m["output_free"]
             h.training_energy[:, i] = energy
             h.training_energy_total[:, i] = energy_total
             if keep_outputs:

@@ -113,3 +113,32 @@ def test_dillavou_iris_accuracy_at_least_90_percent():
     ds = run("dillavou2022_iris.toml")
     assert final(ds.accuracy_test).item() >= 0.9
     assert final(ds.accuracy_train).item() >= 0.9
+
+
+# --- autonomous edges (engine scenarios) ---------------------------------------------------------
+
+
+def test_leaky_memory_destroys_learning_when_leak_is_fast():
+    ds = run("leaky_memory.toml", "engine.kind=vectorized", "sweep.leak_time=[inf, 10.0, 0.01]")
+    err = final(normalized_error(ds)).isel(realization=0).values
+    assert err[0] < 1e-12  # no leak: learns to machine precision
+    assert err[1] < 1e-4  # slow leak: a small error floor
+    assert err[2] > 0.5  # fast leak: nothing is learned
+    # the fast leak drains every gate: conductances collapse toward k_min
+    k = ds.conductance.isel(realization=0, conductance_step=-1)
+    assert float(k.isel(leak_time=2).max()) < 0.1 * float(k.isel(leak_time=0).median())
+
+
+@pytest.mark.parametrize("scenario", ["desync.toml", "desync_taps.toml"])
+def test_desynchronous_edges_learn_as_well_at_equal_updates(scenario):
+    from edgesim.analysis import error_at_updates
+
+    ds = run(scenario, "run.steps=1500", "engine.kind=vectorized")
+    # Sign-rule trajectories jump by whole taps: average the error geometrically over a range of effort.
+    table = geometric_mean(error_at_updates(ds, [100, 125, 150]).isel(realization=0), "updates")
+    print(scenario, dict(zip(ds.update_probability.values, table.values)))
+    assert (table < 0.02).all(), table.values  # every update probability learns
+    synchronous = float(table.sel(update_probability=1.0))
+    for p in (0.5, 0.1):
+        # comparable at equal expected updates per edge: within a factor 10 of synchronous edges
+        assert float(table.sel(update_probability=p)) < 10 * synchronous + 1e-5, table.values

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from ..physics import TwinSolver, clamped_solution, free_solution
+from ..physics import TwinSolver
 from ..tasks import Task
-from ..trainer import class_targets, classify
+from ..trainer import class_targets, measure
 from .edges import EdgeModel, EdgeState
 from .equilibrium import SharedPhysics
 
@@ -189,22 +189,15 @@ class Recorder:
         resp = self.solver.response(phys.k[None], phys.alive[None])
         X, XT = task.train_inputs[None], task.test_inputs[None]
         Y = self.sup.desired[None]
-        _, out, power = free_solution(resp, X)
-        _, out_test, _ = free_solution(resp, XT)
-        _, power_c = clamped_solution(resp, np.concatenate([X, out + self.eta * (Y - out)], 1))
-        rec.error_train[i] = ((out - Y) ** 2).mean()
-        rec.free_power[i] = power.mean()
-        rec.clamped_power[i] = power_c.mean()
-        if task.kind == "classification":
-            means = self.sup.means
-            rec.accuracy_train[i] = (classify(out, means) == task.train_labels[None]).mean()
-            rec.accuracy_test[i] = (classify(out_test, means) == task.test_labels[None]).mean()
-            shift = self.sup.margin * (2.0 * np.eye(means.shape[2], out.shape[1]).T - 1.0)
-            yt = np.take_along_axis(means + shift[None], np.broadcast_to(task.test_labels[None, None], out_test.shape), 2)
-            rec.error_test[i] = ((out_test - yt) ** 2).mean()
-        else:
-            yt = task.test_targets[None] if task.target_schedule is None else np.broadcast_to(Y[:, :, :1], out_test.shape)
-            rec.error_test[i] = ((out_test - yt) ** 2).mean()
+        cls = task.kind == "classification"
+        m = measure(resp, X, Y, XT, task.test_targets[None], self.eta,
+                    labels=task.train_labels[None] if cls else None,
+                    test_labels=task.test_labels[None] if cls else None, means=self.sup.means if cls else None,
+                    margin=self.sup.margin, tracking=task.target_schedule is not None)
+        for name in ("error_train", "error_test", "free_power", "clamped_power", "accuracy_train", "accuracy_test"):
+            if name in m:
+                getattr(rec, name)[i] = m[name][0]
+        out = m["output_free"]
         rec.training_energy[i], rec.training_energy_total[i] = phys.energy_at(t)
         rec.alive_edges[i] = int(phys.alive.sum())
         rec.events[i] = self.ctx.events

@@ -13,9 +13,9 @@ Settling
 Low-rank refresh
     A refresh keeps the factorization of a *base* state and corrects it with
     the Woodbury identity for the ``r`` edges changed since (one solve per
-    newly changed edge); when ``r`` exceeds ``max_rank`` it refactors.  What a
-    refresh computes depends only on the base and the current state, never on
-    how the changes were grouped, so both engines see identical numbers.
+    newly changed edge); when ``r`` would exceed ``max_rank`` it refactors.
+    What a refresh computes depends only on the sequence of refreshed states,
+    which both engines share, so both see identical numbers.
 Energy
     The free power of the visible equilibrium is integrated piecewise
     constant over simulated time.
@@ -33,7 +33,13 @@ __all__ = ["LowRankTwin", "SharedPhysics"]
 
 
 class LowRankTwin:
-    """Response of one network kept as a base factorization plus a low-rank correction."""
+    """Response of one network kept as a base factorization plus a low-rank correction.
+
+    The edges changed since the base form a growing list (in order of first
+    change); their solve columns ``A0^-1 b_e`` and the small matrices built
+    from them are kept, so a refresh costs one solve per newly changed edge
+    plus an ``r x r`` system.  Past ``max_rank`` changed edges it refactors.
+    """
 
     def __init__(self, network: Network, boundary: Boundary, backend: str = "auto", max_rank: int = 16):
         self.solver = TwinSolver([network], [boundary], backend=backend)
@@ -48,8 +54,9 @@ class LowRankTwin:
         """Make the response current for conductances ``k`` and alive mask ``alive``."""
         if self._base_k is not None and np.array_equal(alive, self._base_alive):
             changed = np.flatnonzero(k != self._base_k)
-            if changed.size <= self.max_rank:
-                self._correct(changed, k)
+            new = changed[~self._in_list[changed]]
+            if self._rank + new.size <= self.max_rank:
+                self._correct(new, k)
                 return
         self._refactor(k, alive)
 
@@ -61,50 +68,47 @@ class LowRankTwin:
         self.base = resp
         self.gram = resp.gram[0]
         gauge = self.solver.gauge_mask()[0]
-        self._keep_u = ~gauge[self.edges[:, 0]]
-        self._keep_v = ~gauge[self.edges[:, 1]]
-        self._y_cols: dict[int, np.ndarray] = {}
-        self._changed = np.zeros(0, np.int64)
+        E, N, m, cap = len(self.edges), self.solver.n_nodes, self.solver.n_rows, max(self.max_rank, 1)
+        self._keep_u = (~gauge[self.edges[:, 0]]).astype(float)
+        self._keep_v = (~gauge[self.edges[:, 1]]).astype(float)
+        self._in_list = np.zeros(E, bool)
+        self._list = np.zeros(cap, np.int64)
+        self._rank = 0
+        self._Y = np.zeros((N, cap))
+        self._UtY = np.zeros((cap, cap))
+        self._UtZ0 = np.zeros((cap, m))
+        self._CY = np.zeros((m, cap))
         self._W = None
-        self._yd = None
 
-    def _column(self, e: int) -> np.ndarray:
-        """``A0^-1 b_e`` for edge ``e`` (cached while the base is kept)."""
-        col = self._y_cols.get(e)
-        if col is None:
-            b = np.zeros((self.solver.n_nodes, 1))
-            u, v = self.edges[e]
-            if self._keep_u[e]:
-                b[u, 0] += 1.0
-            if self._keep_v[e]:
-                b[v, 0] -= 1.0
-            col = self.solver.solve_last(0, b)[:, 0]
-            self._y_cols[e] = col
-        return col
-
-    def _correct(self, changed, k):
+    def _correct(self, new, k):
         self.n_lowrank += 1
-        self._changed = changed
-        if changed.size == 0:
-            self.gram = self.base.gram[0]
-            self._W = None
-            self._yd = None
+        u_all, v_all = self.edges[:, 0], self.edges[:, 1]
+        for e in new:  # extend the list of changed edges, one solve each
+            j = self._rank
+            b = np.zeros((self.solver.n_nodes, 1))
+            b[u_all[e], 0] += self._keep_u[e]
+            b[v_all[e], 0] -= self._keep_v[e]
+            self._Y[:, j] = self.solver.solve_last(0, b)[:, 0]
+            self._list[j] = e
+            self._in_list[e] = True
+            self._rank = j + 1
+            listed = self._list[:j + 1]
+            Y = self._Y[:, :j + 1]
+            self._UtY[j, :j + 1] = Y[u_all[e]] * self._keep_u[e] - Y[v_all[e]] * self._keep_v[e]
+            self._UtY[:j + 1, j] = (self._Y[u_all[listed], j] * self._keep_u[listed]
+                                    - self._Y[v_all[listed], j] * self._keep_v[listed])
+            Z0 = self.base.node[0]
+            self._UtZ0[j] = Z0[u_all[e]] * self._keep_u[e] - Z0[v_all[e]] * self._keep_v[e]
+            self._CY[:, j] = self.solver._constraint[0] @ self._Y[:, j]
+        r = self._rank
+        if r == 0:
             return
-        Y = np.stack([self._column(int(e)) for e in changed], axis=1)  # (N, r)
-        u, v = self.edges[changed, 0], self.edges[changed, 1]
-        ku = self._keep_u[changed][:, None]
-        kv = self._keep_v[changed][:, None]
-        Ut_Y = Y[u] * ku - Y[v] * kv  # (r, r): b_i^T A0^-1 b_j
-        Z0 = self.base.node[0]  # (N, m)
-        Ut_Z0 = Z0[u] * ku - Z0[v] * kv  # (r, m)
-        delta = (k[changed] - self._base_k[changed])[:, None]
+        listed = self._list[:r]
+        delta = (k[listed] - self._base_k[listed])[:, None]
         # Z = Z0 - Y (I + diag(delta) U^T Y)^-1 diag(delta) U^T Z0
-        W = np.linalg.solve(np.eye(len(changed)) + delta * Ut_Y, delta * Ut_Z0)  # (r, m)
-        C = self.solver._constraint[0]
-        self.gram = self.base.gram[0] - (C @ Y) @ W
+        W = np.linalg.solve(np.eye(r) + delta * self._UtY[:r, :r], delta * self._UtZ0[:r])  # (r, m)
+        self.gram = self.base.gram[0] - self._CY[:, :r] @ W
         self._W = W
-        # Drop response of the correction columns: (Y[u_e] - Y[v_e]) for every edge, lazily per read.
-        self._Y = Y
 
     def drops(self, edges: np.ndarray, n_rows: int) -> np.ndarray:
         """Drop response ``D[edges, :n_rows]`` as (n_rows, n_edges) (element-wise, batch-independent)."""
@@ -112,8 +116,8 @@ class LowRankTwin:
         if self._W is None:
             return D
         u, v = self.edges[edges, 0], self.edges[edges, 1]
-        Yd = self._Y[u] - self._Y[v]  # (n, r)
-        for j in range(self._W.shape[0]):  # fixed order: same value whatever the batch
+        Yd = self._Y[u, :self._rank] - self._Y[v, :self._rank]  # (n, r)
+        for j in range(self._rank):  # fixed order: same value whatever the batch
             D = D - self._W[j, :n_rows, None] * Yd[:, j]
         return D
 

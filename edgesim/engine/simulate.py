@@ -70,8 +70,15 @@ class EngineConfig:
 
 def simulate(task: Task, hardware: HardwareSpec, engine: EngineConfig, initial_conductance: np.ndarray,
              record_times: np.ndarray, *, seed: int, alpha: float, eta: float, lam: float,
-             conductance_every: int = 1, progress=None) -> tuple[EngineRecord, dict]:
+             conductance_every: int = 1, progress=None, processes=()) -> tuple[EngineRecord, dict]:
     """Simulate one system with autonomous edges.
+
+    ``processes`` are extra scenario processes (damage schedules, lambda
+    controllers, ...): callables ``f(env, ctx)`` returning a simpy generator;
+    they share the timeline and should wait on :func:`~edgesim.engine.core.at`
+    with the :data:`~edgesim.engine.core.DAMAGE` phase (or another documented
+    phase) and change the system through ``ctx.physics`` (``set_alive``,
+    ``set_conductance``).
 
     Returns
     -------
@@ -97,6 +104,8 @@ def simulate(task: Task, hardware: HardwareSpec, engine: EngineConfig, initial_c
     recorder = Recorder(task, ctx, sup, record_times, eta, cmask, done)
     env.process(sup.process(env))
     env.process(recorder.process(env))
+    for make in processes:
+        env.process(make(env, ctx))
     kind = engine.resolved_kind(E)
     if kind == "per_edge":
         start_per_edge(env, ctx)

@@ -1,0 +1,110 @@
+"""Throughput of the autonomous-edge engines (issue: autonomous edges).
+
+For periodic square lattices of about 1e2, 1e3, 1e4 (and 1e5) edges, with one
+training example (edge regression) and ideal edges whose clocks have random
+phases, so that every tick is an instant of its own:
+
+* edge events per second of the per-edge and the vectorised engine with
+  ``settle_time = 0`` (every event needs an exact single-edge update);
+* the vectorised engine with settle windows holding about 1 % of the edges;
+* the bare solver cost of an exact single-edge update at each size (a kept
+  factorization with low-rank corrections, refactoring every ``max_rank``
+  changes, plus reading the updated edge), and each engine's throughput as a
+  fraction of that limit (target >= 0.5 for the vectorised engine at 1e3 and
+  1e4 edges);
+* the per-edge engine at 1e2 edges with synchronous clocks (target >= 2e4 events/s).
+
+Run: ``python benchmarks/bench_engine.py [--quick]`` (a few minutes; ``--quick``
+skips the 1e4 and 1e5 edge runs).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from edgesim.engine.equilibrium import LowRankTwin  # noqa: E402
+from edgesim.engine.simulate import EngineConfig, simulate  # noqa: E402
+from edgesim.hardware import HardwareSpec, with_overrides  # noqa: E402
+from edgesim.network import square_lattice  # noqa: E402
+from edgesim.seeding import stream  # noqa: E402
+from edgesim.tasks import edge_regression  # noqa: E402
+
+SIDES = {100: 7, 1000: 22, 10000: 71, 100000: 224}
+
+
+def lattice_task(size):
+    net = square_lattice(SIDES[size], SIDES[size], periodic=True)
+    return edge_regression(net, stream(0, 0, "task"), n_train=1, n_test=1)
+
+
+def engine_rate(task, kind, periods, phase="random", settle=0.0, max_rank=16):
+    hw = with_overrides(HardwareSpec(), dict(phase=phase), {}, {})
+    cfg = EngineConfig(kind=kind, settle_time=settle, max_rank=max_rank, supervisor_period=1.0)
+    t0 = time.perf_counter()
+    _, info = simulate(task, hw, cfg, np.ones(task.network.n_edges), np.array([0.0, periods]), seed=1,
+                       alpha=0.05, eta=0.1, lam=0.0)
+    return info["events"] / (time.perf_counter() - t0)
+
+
+def bare_update_cost(task, n_events, max_rank=16):
+    """Seconds per exact single-edge update: low-rank refresh of a kept factorization + one read."""
+    net = task.network
+    twin = LowRankTwin(net, task.boundary, max_rank=max_rank)
+    k = np.ones(net.n_edges)
+    alive = np.ones(net.n_edges, bool)
+    twin.refresh(k, alive)
+    rng = np.random.default_rng(0)
+    edges = rng.integers(net.n_edges, size=n_events)
+    m = len(task.boundary.rows)
+    t0 = time.perf_counter()
+    for e in edges:
+        k[e] *= 1.001
+        twin.refresh(k, alive)
+        twin.drops(np.array([e]), m)
+    return (time.perf_counter() - t0) / n_events
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs (smoke test)")
+    args = parser.parse_args(argv)
+    q = args.quick
+    print(f"numpy {np.__version__}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    print(f"{'edges':>7} {'engine':>12} {'settle':>10} {'events/s':>10} {'bare limit/s':>13} {'fraction':>9}")
+    sizes = [100, 1000] if q else [100, 1000, 10000]
+    for size in sizes:
+        task = lattice_task(size)
+        E = task.network.n_edges
+        bare = bare_update_cost(task, 100 if size >= 10000 else 300)
+        limit = 1.0 / bare
+        periods = {100: 20.0, 1000: 2.0, 10000: 0.1}[size] / (4 if q else 1)
+        kinds = ["per_edge", "vectorized"] if size <= 1000 else ["vectorized"]
+        if not q and size == 10000:
+            kinds = ["per_edge", "vectorized"]
+        for kind in kinds:
+            rate = engine_rate(task, kind, periods)
+            note = ""
+            if kind == "vectorized" and size in (1000, 10000):
+                note = "  (target >= 0.5: " + ("OK" if rate / limit >= 0.5 else "MISSED") + ")"
+            print(f"{E:7d} {kind:>12} {'0':>10} {rate:10.0f} {limit:13.0f} {rate / limit:9.2f}{note}")
+        if size == 100:
+            rate = engine_rate(task, "per_edge", 50.0 / (4 if q else 1), phase="synchronous")
+            note = "  (target >= 2e4 events/s: " + ("OK" if rate >= 2e4 else "MISSED") + ")"
+            print(f"{E:7d} {'per_edge':>12} {'sync clk':>10} {rate:10.0f} {'':>13} {'':>9}{note}")
+    window_sizes = [] if q else [10000, 100000]
+    for size in window_sizes:
+        task = lattice_task(size)
+        periods = 0.05 if size == 10000 else 0.02
+        rate = engine_rate(task, "vectorized", periods, settle=0.01)
+        print(f"{task.network.n_edges:7d} {'vectorized':>12} {'1% window':>10} {rate:10.0f}")
+
+
+if __name__ == "__main__":
+    main()
