@@ -234,6 +234,8 @@ def acts(update_probability: float, seed: int, edges, ticks) -> np.ndarray:
     """Whether each edge acts on its tick (desynchronous gating)."""
     if update_probability >= 1.0:
         return np.ones(np.shape(edges), bool)
+    if update_probability <= 0.0:
+        return np.zeros(np.shape(edges), bool)
     return uniform(seed, "update gate", edges, ticks) < update_probability
 
 

@@ -432,18 +432,28 @@ def parse_scenario(data: dict) -> Scenario:
     title = data.get("title", "")
     if not isinstance(title, str):
         raise ScenarioError("title must be a string")
-    _check_engine_consistency(sections)
+    _check_engine_consistency(sections, sweep)
     return Scenario(sweep=sweep, title=title, source=data, **sections)
 
 
-def _check_engine_consistency(sections: dict) -> None:
+def _check_engine_consistency(sections: dict, sweep: dict) -> None:
     rule, memory = sections["learning"].rule, sections["memory"].kind
-    if memory is None:
-        return
     if memory == "taps" and rule != "sign":
         raise ScenarioError("memory.kind = 'taps' learns by the sign rule: set learning.rule = 'sign'")
     if memory in ("ideal", "capacitor") and rule != "coupled":
         raise ScenarioError(f"memory.kind = '{memory}' learns continuously: set learning.rule = 'coupled'")
+    if sections["engine"].kind == "synchronous":
+        hardware = [f"{name}.{k}" for name in ("clock", "comparator", "memory")
+                    for k, v in vars(sections[name]).items() if v is not None]
+        hardware += [f"sweep.{k}" for k in sweep if SWEEPABLE[k] in ("clock", "comparator", "memory", "engine")]
+        if sections["engine"].hardware:
+            hardware.append("engine.hardware")
+        if sections["engine"].settle_time:
+            hardware.append("engine.settle_time")
+        if hardware:
+            raise ScenarioError(
+                f"{', '.join(hardware)} only apply to the autonomous-edge engines, but engine.kind is "
+                "'synchronous' (ideal, clocked edges); set engine.kind = 'per_edge', 'vectorized' or 'auto'")
 
 
 def _parse_value(text: str):

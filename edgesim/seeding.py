@@ -53,8 +53,11 @@ def _hash(seed, purpose, edge, counter) -> np.ndarray:
     # uint64 array arithmetic wraps modulo 2**64, as the hash intends.
     edge = np.asarray(edge, dtype=np.uint64)
     counter = np.asarray(counter, dtype=np.uint64)
+    shape = np.broadcast_shapes(edge.shape, counter.shape)
+    # 1-d arrays: scalar numpy integers would warn about the intended wrap-around.
+    edge, counter = np.atleast_1d(edge), np.atleast_1d(counter)
     h = _mix(_key(int(seed), purpose) + (edge + np.uint64(1)) * _GAMMA)
-    return _mix(h + (counter + np.uint64(1)) * _GAMMA)
+    return _mix(h + (counter + np.uint64(1)) * _GAMMA).reshape(shape)
 
 
 def uniform(seed: int, purpose: str, edge, counter) -> np.ndarray:

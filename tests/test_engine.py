@@ -318,6 +318,21 @@ def test_same_seed_same_output_and_seed_matters():
     assert not np.array_equal(a.conductance[-1], c.conductance[-1])
 
 
+@pytest.mark.parametrize("kind", ["per_edge", "vectorized"])
+def test_progress_slicing_does_not_change_the_output(kind):
+    """With a progress callback simulate() advances simpy in slices (a stop event at each
+    slice boundary, which also bounds the vectorised settle windows): same records."""
+    sc = scenario_clock()
+    config = EngineConfig(kind=kind, settle_time=0.5, max_rank=sc["max_rank"])
+    times = np.linspace(0.0, 97.3, 7)
+    plain, _ = simulate(sc["task"], sc["hw"], config, sc["k0"], times, seed=3, **sc["learning"])
+    seen = []
+    sliced, _ = simulate(sc["task"], sc["hw"], config, sc["k0"], times, seed=3, progress=seen.append,
+                         **sc["learning"])
+    assert_identical(plain, sliced)
+    assert len(seen) > 10 and np.isclose(sum(seen), 97.3)
+
+
 # ---------------------------------------------------------------------------
 # Engine configuration
 # ---------------------------------------------------------------------------
@@ -391,9 +406,8 @@ def test_scenario_hardware_reaches_the_engine():
     assert 0.3 < updates.sum() / events < 0.7
 
 
-@pytest.mark.xfail(strict=True, reason="engine.kind = 'synchronous' (the default) silently ignores [clock], "
-                   "[comparator], [memory] and engine-only sweeps such as sweep.update_probability")
-def test_synchronous_engine_rejects_engine_only_hardware_sweeps():
-    scenario = load_scenario(ALLOSTERY, ["run.steps=20", "sweep.update_probability=[0.1, 1.0]"])
+@pytest.mark.parametrize("override", ["sweep.update_probability=[0.1, 1.0]", "comparator.noise_std=0.5",
+                                      "memory.leak_time=1.0", "engine.hardware='digipot2022'"])
+def test_synchronous_engine_rejects_engine_only_hardware_settings(override):
     with pytest.raises(ScenarioError, match="engine.kind"):
-        run_scenario(scenario)
+        load_scenario(ALLOSTERY, ["run.steps=20", override])

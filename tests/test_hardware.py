@@ -83,6 +83,22 @@ def test_capacitor_without_leak_holds_its_charge():
     assert (rec.updates[-1] >= 29).all()
 
 
+def test_capacitor_leaks_on_ticks_where_the_edge_does_not_act():
+    P = 1e-3
+    hw = with_overrides(preset("transistor2024"), dict(update_probability=0.2), {},
+                        dict(leak_time=10 * P, bias_voltage=1.5, pump_gain=1e-300))
+    seed, E = 3, 16
+    k0 = np.linspace(2e-4, 1.6e-3, E)
+    times = (np.arange(40) + 0.5) * P
+    rec, _ = simulate(lab_allostery(), hw, EngineConfig(kind="vectorized", supervisor_period=P), k0, times,
+                      seed=seed, alpha=0.5, eta=0.1, lam=0.0)
+    mem = hw.memory
+    v0 = mem.threshold + k0 / mem.transconductance
+    last_tick = np.floor(times / P) * P  # synchronous clocks: ticks at n P, acting or not
+    v = 1.5 + (v0[None] - 1.5) * np.exp(-last_tick[:, None] / (10 * P))
+    np.testing.assert_allclose(rec.conductance, mem.transconductance * (v - mem.threshold), rtol=1e-6)
+
+
 # ---------------------------------------------------------------------------
 # 4b. Clocks
 # ---------------------------------------------------------------------------
@@ -155,8 +171,6 @@ def test_engines_tick_at_the_hardware_clock_times(monkeypatch, kind):
     assert info["events"] == rec.events[-1] == len(times)
 
 
-@pytest.mark.xfail(strict=True, reason="an edge whose jittered tick 0 falls before t = 0 starts at tick 1 but keeps "
-                   "last_tick = phase - period, so its first tick interval (and capacitor pump window) is ~2 periods")
 def test_first_tick_interval_is_the_clock_interval():
     spec = HardwareSpec(clock=ClockSpec(period=1.0, jitter_std=0.3),
                         memory=MemorySpec(kind="capacitor", k_min=1e-7, k_max=1e-2))
@@ -342,6 +356,21 @@ def allostery_data():
 def test_bad_hardware_input_names_the_key(overrides, match):
     with pytest.raises(ScenarioError, match=match):
         parse_scenario(apply_overrides(allostery_data(), overrides))
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: ClockSpec(period=0.0), r"clock\.period"),
+    (lambda: ClockSpec(period=-1.0), r"clock\.period"),
+    (lambda: ClockSpec(update_probability=1.5), r"clock\.update_probability"),
+    (lambda: ClockSpec(update_probability=-0.1), r"clock\.update_probability"),
+    (lambda: ClockSpec(phase="late"), r"clock\.phase"),
+    (lambda: ComparatorSpec(noise_std=-0.01), r"comparator\.noise_std"),
+    (lambda: MemorySpec(leak_time=-1.0), r"memory\.leak_time"),
+    (lambda: MemorySpec(kind="flash"), r"memory\.kind"),
+])
+def test_bad_hardware_spec_names_the_key(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
 
 
 def test_preset_incompatible_with_rule_names_the_rule():

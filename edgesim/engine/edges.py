@@ -54,7 +54,7 @@ class EdgeModel:
         self.kind = hardware.memory.kind
         cmp_ = hardware.comparator
         self.ideal_comparator = cmp_.noise_std == 0 and cmp_.offset_std == 0
-        self.always_acts = hardware.clock.update_probability >= 1.0
+        self.leaks = self.kind == "capacitor" and bool(np.isfinite(params.leak_time).any())
         if self.kind == "taps":
             self.ladder = hardware.memory.taps.conductances
 
@@ -75,8 +75,10 @@ class EdgeModel:
             k = clip_conductance(k, mem.k_min, mem.k_max)
         state.conductance = k.copy()
         # A jittered first tick can fall before t = 0: such an edge starts with its second tick.
-        early = self.next_times(state, np.arange(n)) < 0
+        first = self.next_times(state, np.arange(n))
+        early = first < 0
         state.tick[early] = 1
+        state.last_tick[early] = first[early]
         return state, k
 
     def next_times(self, state: EdgeState, edges: np.ndarray) -> np.ndarray:
@@ -86,30 +88,24 @@ class EdgeModel:
     def tick(self, state: EdgeState, edges: np.ndarray, times: np.ndarray, physics) -> tuple[np.ndarray, np.ndarray]:
         """Edges ``edges`` tick at ``times``: measure, decide and update their memory.
 
-        Returns the edges that updated and their new conductances (to be
+        Returns the edges whose conductance changed and the new values (to be
         committed to the shared physics by the engine).
         """
         ticks = state.tick[edges]
         interval = times - state.last_tick[edges]
         state.tick[edges] = ticks + 1
         state.last_tick[edges] = times
-        if self.always_acts:
-            active, t_act, n_act = edges, times, ticks
-        else:
-            act = acts(self.hw.clock.update_probability, self.seed, edges, ticks)
-            active = edges[act]
-            if active.size == 0:
-                return active, np.zeros(0)
-            t_act, n_act, interval = times[act], ticks[act], interval[act]
-        free_sq, clamped_sq = physics.mean_square_drops(active)
-        if not self.ideal_comparator:
-            clamped_rms = (np.sqrt(clamped_sq) + self.params.offset[active]
-                           + comparator_noise(self.hw.comparator.noise_std, self.seed, active, n_act))
-            clamped_sq = clamped_rms * clamped_rms
+        act = acts(self.hw.clock.update_probability, self.seed, edges, ticks)
+        active = edges[act]
+        if self.kind == "capacitor" and self.leaks:
+            # A passive capacitor leaks on every tick, whether or not its edge acts.
+            return self._leaky_capacitor(state, edges, times, interval, act, physics)
+        if active.size == 0:
+            return active, np.zeros(0)
+        free_sq, clamped_sq = self._measure(active, ticks[act], physics)
         mem = self.hw.memory
         if self.kind == "taps":
-            direction = sign_rule_direction(np.sqrt(free_sq), np.sqrt(clamped_sq), self.lam,
-                                            self.hw.comparator.deadband)
+            direction = sign_rule_direction(np.sqrt(free_sq), np.sqrt(clamped_sq), self.lam, self.hw.comparator.deadband)
             state.tap[active] = mem.taps.step(state.tap[active], direction)
             k_new = self.ladder[state.tap[active]] * self.params.ladder_scale[active]
         else:
@@ -118,13 +114,39 @@ class EdgeModel:
                 k_new = clip_conductance(state.conductance[active] + (self.alpha / self.eta) * signal,
                                          mem.k_min, mem.k_max)
             else:
-                v = capacitor_relax(state.gate_voltage[active], self.params.bias[active],
-                                    self.params.leak_time[active], t_act - state.last_update[active])
-                window = mem.window * interval / self.hw.clock.period
-                v = v + mem.pump_gain * window * signal
-                state.gate_voltage[active] = v
-                k_new = capacitor_conductance(v, mem)
-        state.last_update[active] = t_act
+                state.gate_voltage[active] = state.gate_voltage[active] + self._pump(interval[act], signal)
+                k_new = capacitor_conductance(state.gate_voltage[active], mem)
+        state.last_update[active] = times[act]
         state.updates[active] += 1
         state.conductance[active] = k_new
         return active, k_new
+
+    def _pump(self, interval, signal):
+        """Gate-voltage step of the charge pump: the window scales with the actual tick interval."""
+        mem = self.hw.memory
+        return mem.pump_gain * (mem.window * interval / self.hw.clock.period) * signal
+
+    def _leaky_capacitor(self, state, edges, times, interval, act, physics):
+        mem = self.hw.memory
+        v = capacitor_relax(state.gate_voltage[edges], self.params.bias[edges], self.params.leak_time[edges],
+                            times - state.last_update[edges])
+        active = edges[act]
+        if active.size:
+            free_sq, clamped_sq = self._measure(active, state.tick[active] - 1, physics)
+            signal = coupled_learning_update_squared(free_sq, clamped_sq, 1.0, 1.0, self.lam)
+            v[act] = v[act] + self._pump(interval[act], signal)
+            state.updates[active] += 1
+        state.gate_voltage[edges] = v
+        state.last_update[edges] = times
+        k_new = capacitor_conductance(v, mem)
+        state.conductance[edges] = k_new
+        return edges, k_new
+
+    def _measure(self, active, n_act, physics):
+        """Mean squared drops (free, clamped) as the comparators read them."""
+        free_sq, clamped_sq = physics.mean_square_drops(active)
+        if not self.ideal_comparator:
+            clamped_rms = (np.sqrt(clamped_sq) + self.params.offset[active]
+                           + comparator_noise(self.hw.comparator.noise_std, self.seed, active, n_act))
+            clamped_sq = clamped_rms * clamped_rms
+        return free_sq, clamped_sq
