@@ -79,6 +79,15 @@ class LowRankTwin:
         self._UtZ0 = np.zeros((cap, m))
         self._CY = np.zeros((m, cap))
         self._W = None
+        self._response = None
+
+    def response(self):
+        """The current response as a :class:`~edgesim.physics.Response` (gram corrected, drops of the base)."""
+        if self._response is None:
+            base = self.base
+            self._response = type(base)(self.gram[None], base.drop, base.node, base.offset, base.node_offset,
+                                        base.row_connected, base.n_inputs, base.drop_t)
+        return self._response
 
     def _correct(self, new, k):
         self.n_lowrank += 1
@@ -109,6 +118,7 @@ class LowRankTwin:
         W = np.linalg.solve(np.eye(r) + delta * self._UtY[:r, :r], delta * self._UtZ0[:r])  # (r, m)
         self.gram = self.base.gram[0] - self._CY[:, :r] @ W
         self._W = W
+        self._response = None
 
     def drops(self, edges: np.ndarray, n_rows: int) -> np.ndarray:
         """Drop response ``D[edges, :n_rows]`` as (n_rows, n_edges) (element-wise, batch-independent)."""
@@ -183,26 +193,21 @@ class SharedPhysics:
     def free_outputs(self, t: float, inputs: np.ndarray) -> np.ndarray:
         """Free outputs (n_out, n_ex) for ``inputs`` on the visible equilibrium at ``t``."""
         self.view(t)
-        _, out, _ = free_solution(self._response(self.free_twin), np.asarray(inputs, float)[None])
+        _, out, _ = free_solution(self.free_twin.response(), np.asarray(inputs, float)[None])
         return out[0]
-
-    def _response(self, twin: LowRankTwin):
-        base = twin.base
-        return type(base)(twin.gram[None], base.drop, base.node, base.offset, base.node_offset,
-                          base.row_connected, base.n_inputs, base.drop_t)
 
     def _solve_boundary(self, t: float) -> None:
         key = (self._seen_version, self._bc_version)
         if self.inputs is None or key == self._solved_key or self._seen_version < 0:
             return
         x = self.inputs[None]
-        lam_f, out_f, power_f = free_solution(self._response(self.free_twin), x)
+        lam_f, out_f, power_f = free_solution(self.free_twin.response(), x)
         self.lam_free = lam_f
         self.coef_free = pair_coefficients(second_moment(lam_f))
         power_c = np.zeros(1)
         if self.clamp_values is not None:
             values = np.concatenate([x, self.clamp_values[None]], 1)
-            lam_c, power_c = clamped_solution(self._response(self.clamped_twin), values)
+            lam_c, power_c = clamped_solution(self.clamped_twin.response(), values)
             self.lam_clamped = lam_c
             self.coef_clamped = pair_coefficients(second_moment(lam_c))
         self._solved_key = key
