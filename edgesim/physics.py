@@ -57,8 +57,7 @@ __all__ = [
     "clamped_solution",
     "node_voltages",
     "mean_square_drops",
-    "quadratic_form",
-    "pair_coefficients",
+    "mean_square_from_drops",
     "second_moment",
     "DENSE_MAX_NODES",
 ]
@@ -529,55 +528,25 @@ def second_moment(multipliers: np.ndarray) -> np.ndarray:
     return multipliers @ multipliers.transpose(0, 2, 1) / multipliers.shape[2]
 
 
-def _pairs(n: int):
-    first, second = np.triu_indices(n)
-    _PAIRS[n] = (first, second)
-    return first, second
-
-
-_PAIRS: dict = {}
-
-
-def pair_coefficients(moment: np.ndarray) -> np.ndarray:
-    """Coefficients ``c_t`` (R, T) of the quadratic form over the pairs ``i <= j``.
-
-    ``c_t = M_ii`` on the diagonal and ``2 M_ij`` off it, for the pairs of
-    :func:`numpy.triu_indices`.
-    """
-    first, second = _PAIRS[moment.shape[1]] if moment.shape[1] in _PAIRS else _pairs(moment.shape[1])
-    return moment[:, first, second] * np.where(first == second, 1.0, 2.0)
-
-
-def quadratic_form(drop_t: np.ndarray, moment: np.ndarray | None = None, coef: np.ndarray | None = None) -> np.ndarray:
-    """``q_e = sum_ij D_ie M_ij D_je`` for every edge column of ``drop_t`` (R, n, e).
-
-    Evaluated term by term in a fixed order with element-wise operations, so the
-    value for an edge does not depend on which other edges are in the batch
-    (the engines rely on this for bit-identical results).  ``moment`` is positive
-    semi-definite, so the result is clipped at zero (rounding can dip below it).
-    Pass ``coef = pair_coefficients(moment)`` instead of ``moment`` to reuse it.
-    """
-    n = drop_t.shape[1]
-    first, second = _PAIRS[n] if n in _PAIRS else _pairs(n)
-    if coef is None:
-        coef = pair_coefficients(moment)
-    terms = coef[:, :, None] * (drop_t[:, first] * drop_t[:, second])
-    out = terms[:, 0]
-    for t in range(1, len(first)):  # sequential sum: the same order for every edge
-        out = out + terms[:, t]
-    return np.maximum(out, 0.0)
-
-
-def mean_square_drops(resp: Response, multipliers: np.ndarray, edges=None) -> np.ndarray:
+def mean_square_drops(resp: Response, multipliers: np.ndarray) -> np.ndarray:
     """Mean over examples of the squared edge drops, ``mean_x dV_e^2`` (R, E).
 
-    With ``dV = D lam`` this is the quadratic form ``D_e^T (lam lam^T / n) D_e``,
-    which costs ``E m^2`` instead of ``E m n_examples`` per system.  ``edges``
-    selects a subset of edges (same values as for the full set).
+    See :func:`mean_square_from_drops`; this uses the drop response of ``resp``.
+    """
+    return mean_square_from_drops(resp.drop_t, multipliers)
+
+
+def mean_square_from_drops(drop_t: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
+    """Mean over examples of ``dV_e^2`` for drops ``dV = D lam``, with ``drop_t = D^T`` (R, m, E).
+
+    This is the quadratic form ``D_e^T (lam lam^T / n) D_e``, which costs
+    ``E m^2`` instead of ``E m n_examples`` per system.  Only the first
+    ``multipliers.shape[1]`` rows of ``drop_t`` are used.  The form is
+    positive semi-definite; rounding below zero is clipped.
     """
     n = multipliers.shape[1]
-    drop_t = resp.drop_t[:, :n] if edges is None else resp.drop_t[:, :n, edges]
-    return quadratic_form(drop_t, second_moment(multipliers))
+    Dt = drop_t[:, :n]
+    return np.maximum(((second_moment(multipliers) @ Dt) * Dt).sum(1), 0.0)
 
 
 def node_voltages(resp: Response, multipliers: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:

@@ -13,7 +13,8 @@ Settling
 Low-rank refresh
     A refresh keeps the factorization of a *base* state and corrects it with
     the Woodbury identity for the ``r`` edges changed since (one solve per
-    newly changed edge); when ``r`` would exceed ``max_rank`` it refactors.
+    newly changed edge); when ``r`` would exceed ``max_rank`` (or a quarter of
+    the edges) it refactors.
     What a refresh computes depends only on the sequence of refreshed states,
     which both engines share, so both see identical numbers.
 Energy
@@ -25,8 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..physics import (Boundary, TwinSolver, clamped_solution, free_solution, pair_coefficients, quadratic_form,
-                       second_moment)
+from ..physics import Boundary, TwinSolver, clamped_solution, free_solution, mean_square_from_drops
 from ..network import Network
 
 __all__ = ["LowRankTwin", "SharedPhysics"]
@@ -55,7 +55,8 @@ class LowRankTwin:
         if self._base_k is not None and np.array_equal(alive, self._base_alive):
             changed = np.flatnonzero(k != self._base_k)
             new = changed[~self._in_list[changed]]
-            if self._rank + new.size <= self.max_rank:
+            # Low rank only while few edges changed: past a quarter of them, refactoring is cheaper.
+            if self._rank + new.size <= min(self.max_rank, len(self.edges) // 4):
                 self._correct(new, k)
                 return
         self._refactor(k, alive)
@@ -120,16 +121,14 @@ class LowRankTwin:
         self._W = W
         self._response = None
 
-    def drops(self, edges: np.ndarray, n_rows: int) -> np.ndarray:
-        """Drop response ``D[edges, :n_rows]`` as (n_rows, n_edges) (element-wise, batch-independent)."""
-        D = self.base.drop_t[0, :n_rows][:, edges]
+    def drop_t(self) -> np.ndarray:
+        """Drop response of every edge, ``D^T`` as (1, m, E): the base plus the low-rank correction."""
         if self._W is None:
-            return D
-        u, v = self.edges[edges, 0], self.edges[edges, 1]
-        Yd = self._Y[u, :self._rank] - self._Y[v, :self._rank]  # (n, r)
-        for j in range(self._rank):  # fixed order: same value whatever the batch
-            D = D - self._W[j, :n_rows, None] * Yd[:, j]
-        return D
+            return self.base.drop_t
+        r = self._rank
+        u, v = self.edges[:, 0], self.edges[:, 1]
+        Yd = self._Y[u, :r] - self._Y[v, :r]  # (E, r)
+        return self.base.drop_t - (self._W.T @ Yd.T)[None]
 
 
 class SharedPhysics:
@@ -203,15 +202,12 @@ class SharedPhysics:
         x = self.inputs[None]
         lam_f, out_f, power_f = free_solution(self.free_twin.response(), x)
         self.lam_free = lam_f
-        self.coef_free = pair_coefficients(second_moment(lam_f))
         power_c = np.zeros(1)
         if self.clamp_values is not None:
             values = np.concatenate([x, self.clamp_values[None]], 1)
             lam_c, power_c = clamped_solution(self.clamped_twin.response(), values)
             self.lam_clamped = lam_c
-            self.coef_clamped = pair_coefficients(second_moment(lam_c))
         self._solved_key = key
-        self._reads = 0
         self._all_sq = None
         self._integrate(t, float(power_f[0].mean()), float(power_c[0].mean()))
 
@@ -231,25 +227,16 @@ class SharedPhysics:
     def mean_square_drops(self, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean squared drops (free, clamped) of ``edges`` over the presented examples.
 
-        Values are element-wise, so they are the same whether computed for a
-        batch or for all edges at once; from the second read of one
-        equilibrium on, all edges are computed together and cached.
+        Computed once per visible equilibrium for every edge (the same
+        computation whichever engine or batch asks first, hence bit-identical
+        engines) and served from that cache.
         """
-        self._reads += 1
-        if self._all_sq is None and self._reads >= 2:
-            self._all_sq = self._mean_squares(np.arange(self.network.n_edges))
-        if self._all_sq is not None:
-            return self._all_sq[0][edges], self._all_sq[1][edges]
-        return self._mean_squares(edges)
-
-    def _mean_squares(self, edges):
-        ni = self.n_inputs
-        m = ni + self.n_outputs
-        d_all = self.free_twin.drops(edges, m)
-        d_clamped = self.clamped_twin.drops(edges, m) if self.mismatch else d_all
-        free_sq = quadratic_form(d_all[None, :ni], coef=self.coef_free)[0]
-        clamped_sq = quadratic_form(d_clamped[None], coef=self.coef_clamped)[0]
-        if not self.all_alive:
-            alive = self.alive[edges]
-            free_sq, clamped_sq = np.where(alive, free_sq, 0.0), np.where(alive, clamped_sq, 0.0)
-        return free_sq, clamped_sq
+        if self._all_sq is None:
+            drop_free = self.free_twin.drop_t()
+            drop_clamped = self.clamped_twin.drop_t() if self.mismatch else drop_free
+            free_sq = mean_square_from_drops(drop_free, self.lam_free)[0]
+            clamped_sq = mean_square_from_drops(drop_clamped, self.lam_clamped)[0]
+            if not self.all_alive:
+                free_sq, clamped_sq = np.where(self.alive, free_sq, 0.0), np.where(self.alive, clamped_sq, 0.0)
+            self._all_sq = (free_sq, clamped_sq)
+        return self._all_sq[0][edges], self._all_sq[1][edges]
