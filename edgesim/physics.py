@@ -474,6 +474,16 @@ class TwinSolver:
         return self._gauge
 
 
+def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``gram^-1 rhs`` for a stack of small symmetric positive definite matrices."""
+    if gram.shape[0] == 1:
+        # One system (the engines): a direct LAPACK call avoids numpy's batched-solve overhead.
+        _, x, info = lapack.dposv(gram[0], rhs[0])
+        if info == 0:
+            return x[None]
+    return np.linalg.inv(gram) @ rhs
+
+
 def _offsets(resp: Response, values: np.ndarray, rows: slice) -> np.ndarray | None:
     if resp.offset is None:
         return None
@@ -502,7 +512,7 @@ def free_solution(resp: Response, inputs: np.ndarray):
     x = inputs
     off = _offsets(resp, x, slice(0, ni))
     xs = x if off is None else x - off[:, :ni]
-    lam = np.linalg.inv(resp.gram[:, :ni, :ni]) @ xs
+    lam = _solve_spd(resp.gram[:, :ni, :ni], xs)
     outputs = resp.gram[:, ni:, :ni] @ lam
     if off is not None:
         outputs = outputs + off[:, ni:]
@@ -518,7 +528,7 @@ def clamped_solution(resp: Response, values: np.ndarray):
     """
     off = _offsets(resp, values, slice(None))
     vs = values if off is None else values - off
-    lam = np.linalg.inv(resp.gram) @ vs
+    lam = _solve_spd(resp.gram, vs)
     power = np.einsum("rie,rie->re", lam, vs)
     return lam, power
 

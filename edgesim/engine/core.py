@@ -68,10 +68,13 @@ class EngineContext:
             at(self.env, self.env.now, EDGE_COMMIT).callbacks.append(self._commit)
 
     def _commit(self, _event) -> None:
-        edges = np.concatenate(self._staged_edges)
-        values = np.concatenate(self._staged_values)
-        order = np.argsort(edges, kind="stable")
-        self.physics.set_conductance(edges[order], values[order])
+        if len(self._staged_edges) == 1:
+            self.physics.set_conductance(self._staged_edges[0], self._staged_values[0])
+        else:
+            edges = np.concatenate(self._staged_edges)
+            values = np.concatenate(self._staged_values)
+            order = np.argsort(edges, kind="stable")
+            self.physics.set_conductance(edges[order], values[order])
         self._staged_edges.clear()
         self._staged_values.clear()
         self._commit_pending = False

@@ -209,7 +209,7 @@ class SharedPhysics:
             self.lam_clamped = lam_c
         self._solved_key = key
         self._all_sq = None
-        self._integrate(t, float(power_f[0].mean()), float(power_c[0].mean()))
+        self._integrate(t, power_f[0].sum() / power_f.shape[1], power_c[0].sum() / power_c.shape[1])
 
     def _integrate(self, t, power_free, power_clamped):
         dt = t - self._power_time
