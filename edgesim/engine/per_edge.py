@@ -15,9 +15,10 @@ def edge_agent(env, ctx: EngineContext, edge: int):
     while True:
         t = float(ctx.model.next_times(ctx.state, me)[0])
         yield at(env, t, EDGE_READ)
-        ctx.physics.view(env.now)
+        # The tick time itself, not env.now: simpy's clock can differ from it in the last bit.
+        ctx.physics.view(t)
         ctx.events += 1
-        updated, values = ctx.model.tick(ctx.state, me, np.array([env.now]), ctx.physics)
+        updated, values = ctx.model.tick(ctx.state, me, np.array([t]), ctx.physics)
         ctx.stage(updated, values)
 
 
