@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["normalized_error", "final", "loglog_slope", "geometric_mean"]
+__all__ = ["normalized_error", "final", "loglog_slope", "geometric_mean", "error_at_updates"]
 
 
 def normalized_error(ds: xr.Dataset, name: str = "error_train") -> xr.DataArray:

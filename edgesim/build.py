@@ -40,7 +40,10 @@ def build_network(section: NetworkSection, realization: int = 0) -> nets.Network
         path = Path(section.path)
         if not path.is_file():
             raise ScenarioError(f"network.path {path} does not exist or is not a file")
-        graph = nx.read_edgelist(path, nodetype=int)
+        try:
+            graph = nx.read_edgelist(path, nodetype=int)
+        except (TypeError, ValueError) as exc:
+            raise ScenarioError(f"network.path {path}: not an edge list of integer node pairs ({exc})") from None
         return nets.from_networkx(graph, name=f"edge list {path.name}")
     raise ScenarioError(f"unknown network.kind {kind!r}")  # pragma: no cover - checked earlier
 
@@ -64,6 +67,8 @@ def build_task(section: TaskSection, network: nets.Network, seed: int, realizati
             return tasks.iris_classification(network, section.input_nodes, section.output_nodes, section.ground,
                                              rng, section.train_per_class)
         if section.kind == "divider":
+            if network.n_nodes != 3 or network.n_edges != 2:
+                raise ScenarioError("task.kind = 'divider' needs network.kind = 'divider' (3 nodes, 2 edges)")
             return tasks.divider_tracking(section.targets, section.steps_per_target, section.input_voltage,
                                           network=network)
     except ValueError as exc:
@@ -91,7 +96,8 @@ def build_hardware(scenario: Scenario, sweep_values: dict | None = None) -> hw.H
 
     Without ``engine.hardware`` the memory follows ``learning.rule`` (coupled:
     ideal, sign: taps) and the clock period is ``run.step_duration``.  The tap
-    ladder, conductance range and dead band always come from ``[learning]``.
+    ladder, conductance range and dead band come from ``[learning]`` when the
+    scenario gives them (or no preset is used), else from the preset.
     """
     sweep_values = dict(sweep_values or {})
     name = scenario.engine.hardware
@@ -102,12 +108,20 @@ def build_hardware(scenario: Scenario, sweep_values: dict | None = None) -> hw.H
         clock["period"] = scenario.run.step_duration
     comparator = _given(scenario.comparator,
                         {k: v for k, v in sweep_values.items() if k in hw.ComparatorSpec.__dataclass_fields__})
-    comparator["deadband"] = ls.deadband
+    given = scenario.source.get("learning", {})
+    if "deadband" in given or not name:
+        comparator["deadband"] = ls.deadband
     memory = _given(scenario.memory, {k: v for k, v in sweep_values.items() if k in hw.MemorySpec.__dataclass_fields__})
     if "kind" not in memory and not name:
         memory["kind"] = "taps" if ls.rule == "sign" else "ideal"
-    t = ls.taps
-    memory.update(k_min=ls.k_min, k_max=ls.k_max, taps=TapLadder(t.n_taps, t.low, t.high, t.quantity, t.spacing))
+    # [learning] sets the conductance range and tap ladder when given (or when no preset is used);
+    # otherwise the preset's values stand.
+    for key in ("k_min", "k_max"):
+        if key in given or not name:
+            memory[key] = getattr(ls, key)
+    if "taps" in given or not name:
+        t = ls.taps
+        memory["taps"] = TapLadder(t.n_taps, t.low, t.high, t.quantity, t.spacing)
     spec = hw.with_overrides(base, clock, comparator, memory)
     kind = spec.memory.kind
     if (kind == "taps") != (ls.rule == "sign"):

@@ -209,14 +209,20 @@ def edge_parameters(spec: HardwareSpec, seed: int, n_edges: int) -> EdgeParamete
             raise ValueError(f"clock.phase needs one value per edge ({n_edges}), got {phase.shape}")
     leak = mem.leak_time * np.exp(mem.leak_time_spread * normal(seed, "leak time", e, 0)) \
         if np.isfinite(mem.leak_time) else np.full(n_edges, np.inf)
+    ladder_scale = 1.0 + mem.step_mismatch_std * normal(seed, "tap mismatch", e, 0)
+    twin_factor = 1.0 + mem.twin_mismatch_std * normal(seed, "twin mismatch", e, 0)
+    if np.any(ladder_scale <= 0):
+        raise ValueError("memory.step_mismatch_std is so large that some edges get non-positive conductances")
+    if np.any(twin_factor <= 0):
+        raise ValueError("memory.twin_mismatch_std is so large that some clamped twins get non-positive conductances")
     return EdgeParameters(
         period=period,
         phase=phase,
         offset=cmp_.offset_std * normal(seed, "comparator offset", e, 0),
         leak_time=leak,
         bias=mem.bias_voltage + mem.bias_spread * normal(seed, "bias voltage", e, 0),
-        ladder_scale=1.0 + mem.step_mismatch_std * normal(seed, "tap mismatch", e, 0),
-        twin_factor=1.0 + mem.twin_mismatch_std * normal(seed, "twin mismatch", e, 0),
+        ladder_scale=ladder_scale,
+        twin_factor=twin_factor,
     )
 
 

@@ -475,12 +475,11 @@ class TwinSolver:
 
 
 def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """``gram^-1 rhs`` for a stack of small symmetric positive definite matrices."""
-    if gram.shape[0] == 1:
-        # One system (the engines): a direct LAPACK call avoids numpy's batched-solve overhead.
-        _, x, info = lapack.dposv(gram[0], rhs[0])
-        if info == 0:
-            return x[None]
+    """``gram^-1 rhs`` for a stack of small matrices, each solved on its own.
+
+    One code path whatever the stack size, so a system's numbers do not depend
+    on what it is stacked with.
+    """
     return np.linalg.inv(gram) @ rhs
 
 

@@ -54,13 +54,14 @@ def coupled_learning_update_squared(free_drop_sq, clamped_drop_sq, alpha: float,
     return -(alpha / eta) * (clamped_drop_sq - (1.0 - lam) * free_drop_sq)
 
 
-def sign_rule_direction(free_drop, clamped_drop, lam=0.0, deadband: float = 0.0):
+def sign_rule_direction(free_drop, clamped_drop, lam=0.0, deadband: float = 0.0, comparator_error=0.0):
     """Tap direction of the discrete sign rule (Dillavou et al. 2022).
 
     The edge compares ``|dV_F|`` (scaled by the gain ``sqrt(1 - lambda)``) with
     ``|dV_C|``: if the free drop is larger it raises its conductance by one tap,
     if smaller it lowers it, and within ``deadband`` (volts) it holds.  This is
-    the sign of the coupled-learning update.
+    the sign of the coupled-learning update.  ``comparator_error`` (volts, e.g.
+    a comparator's offset plus noise) is added to the clamped reading.
 
     Returns
     -------
@@ -68,7 +69,7 @@ def sign_rule_direction(free_drop, clamped_drop, lam=0.0, deadband: float = 0.0)
         +1 (more conductance), -1 (less) or 0.
     """
     gain = np.sqrt(np.clip(1.0 - np.asarray(lam, dtype=float), 0.0, None))
-    diff = gain * np.abs(free_drop) - np.abs(clamped_drop)
+    diff = gain * np.abs(free_drop) - (np.abs(clamped_drop) + comparator_error)
     return (np.sign(diff) * (np.abs(diff) > deadband)).astype(np.int8)
 
 

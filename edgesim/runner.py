@@ -56,24 +56,17 @@ def run_scenario(scenario: Scenario, progress: bool | None = None) -> xr.Dataset
     """
     if scenario.engine.kind != "synchronous":
         return _run_engine(scenario, progress)
-    run, ls = scenario.run, scenario.learning
-    n_real = run.realizations
-    networks = [build_network(scenario.network, r) for r in range(n_real)]
-    task_list = [build_task(scenario.task, networks[r], run.seed, r) for r in range(n_real)]
+    run = scenario.run
+    n_real, networks, task_list, rec, systems, sweep_names, sweep_shape, E = _setup(scenario)
     config = learning_config(scenario)
-    rec = record_steps(run.steps, run.record_points, run.record_every or None)
-    systems = list(_systems(scenario))
-    sweep_names = list(scenario.sweep)
-    sweep_shape = tuple(len(scenario.sweep[n]) for n in sweep_names)
-    E = max(n.n_edges for n in networks)
 
     histories: list[tuple[list, History]] = []
     bar = tqdm(total=run.steps * len(systems), unit="system-step", unit_scale=True,
                disable=(None if progress is None else not progress), desc="edgesim")
     for start in range(0, len(systems), run.max_stack):
         chunk = systems[start:start + run.max_stack]
-        params = {name: np.array([v.get(name, getattr(ls, "lambda_" if name == "lambda" else name))
-                                  for _, v, _ in chunk]) for name in ("alpha", "eta", "lambda", "kappa")}
+        params = {name: np.array([_system_parameter(scenario, v, name) for _, v, _ in chunk])
+                  for name in ("alpha", "eta", "lambda", "kappa")}
         chunk_tasks = [task_list[r] for _, _, r in chunk]
         k0 = [initial_conductance(scenario, task_list[r].network, params["kappa"][i], r)
               for i, (_, _, r) in enumerate(chunk)]
@@ -87,6 +80,19 @@ def run_scenario(scenario: Scenario, progress: bool | None = None) -> xr.Dataset
                     "synchronous")
 
 
+def _setup(scenario: Scenario):
+    """What every engine needs: realizations' networks and tasks, record steps, the systems to run."""
+    run = scenario.run
+    n_real = run.realizations
+    networks = [build_network(scenario.network, r) for r in range(n_real)]
+    task_list = [build_task(scenario.task, networks[r], run.seed, r) for r in range(n_real)]
+    rec = record_steps(run.steps, run.record_points, run.record_every or None)
+    sweep_names = list(scenario.sweep)
+    sweep_shape = tuple(len(scenario.sweep[n]) for n in sweep_names)
+    E = max(n.n_edges for n in networks)
+    return n_real, networks, task_list, rec, list(_systems(scenario)), sweep_names, sweep_shape, E
+
+
 def _system_parameter(scenario, values, name):
     return values.get(name, getattr(scenario.learning, "lambda_" if name == "lambda" else name))
 
@@ -97,14 +103,7 @@ def _run_engine(scenario: Scenario, progress) -> xr.Dataset:
     from .engine.simulate import simulate
 
     run = scenario.run
-    n_real = run.realizations
-    networks = [build_network(scenario.network, r) for r in range(n_real)]
-    task_list = [build_task(scenario.task, networks[r], run.seed, r) for r in range(n_real)]
-    rec = record_steps(run.steps, run.record_points, run.record_every or None)
-    systems = list(_systems(scenario))
-    sweep_names = list(scenario.sweep)
-    sweep_shape = tuple(len(scenario.sweep[n]) for n in sweep_names)
-    E = max(n.n_edges for n in networks)
+    n_real, networks, task_list, rec, systems, sweep_names, sweep_shape, E = _setup(scenario)
     duration = run.steps * run.step_duration
     bar = tqdm(total=duration * len(systems), unit="s", unit_scale=True, desc="edgesim (simulated time)",
                disable=(None if progress is None else not progress))

@@ -167,6 +167,16 @@ class TaskSection:
             _int_list(s, "output_nodes", list(self.output_nodes), 3 if self.kind == "iris" else None)
             if not self.input_nodes or not self.output_nodes:
                 raise ScenarioError(f"task.input_nodes and task.output_nodes are required for task kind {self.kind!r}")
+            roles = [(self.ground, "ground")] + [(v, "input") for v in self.input_nodes] \
+                + [(v, "output") for v in self.output_nodes]
+            for node in dict.fromkeys(v for v, _ in roles):
+                held = [r for v, r in roles if v == node]
+                if len(held) > 1:
+                    raise ScenarioError(f"task: node {node} is both {held[0]} and {held[1]}; a node can be "
+                                        "fixed by only one condition")
+        if self.kind == "iris" and self.train_per_class >= 50:
+            raise ScenarioError("task.train_per_class must be below 50 (Iris has 50 flowers per species; "
+                                "the rest form the test set)")
         if self.kind == "allostery":
             if len(self.input_voltages) != len(self.input_nodes):
                 raise ScenarioError("task.input_voltages needs one voltage per input node")

@@ -28,8 +28,7 @@ _M2 = np.uint64(0x94D049BB133111EB)
 
 def stream(seed: int, realization: int, purpose: str) -> np.random.Generator:
     """Independent generator for one purpose ("task", "initial", ...) of one realization."""
-    tag = zlib.crc32(purpose.encode())
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(realization), tag]))
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(realization), purpose_tag(purpose)]))
 
 
 def purpose_tag(purpose: str) -> int:

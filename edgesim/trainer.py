@@ -103,7 +103,7 @@ class History:
 
 
 def measure(resp, X, Y, XT, YT, eta, *, labels=None, test_labels=None, means=None, margin=0.0,
-            tracking=False) -> dict:
+            tracking=False, clamped_resp=None) -> dict:
     """Recorded figures of merit of a stack in its current state (shared by trainer and engines).
 
     Parameters
@@ -118,6 +118,8 @@ def measure(resp, X, Y, XT, YT, eta, *, labels=None, test_labels=None, means=Non
         Classification: example classes and the current class means (R, n_out, C).
     tracking : bool
         Targets follow a schedule: the test target is the current training target.
+    clamped_resp : Response, optional
+        Factorization of the clamped twin when it differs from the free one.
 
     Returns
     -------
@@ -127,7 +129,8 @@ def measure(resp, X, Y, XT, YT, eta, *, labels=None, test_labels=None, means=Non
     """
     _, out, power = free_solution(resp, X)
     _, out_test, _ = free_solution(resp, XT)
-    _, power_c = clamped_solution(resp, np.concatenate([X, out + eta * (Y - out)], 1))
+    _, power_c = clamped_solution(resp if clamped_resp is None else clamped_resp,
+                                  np.concatenate([X, out + eta * (Y - out)], 1))
     m = {"error_train": ((out - Y) ** 2).mean((1, 2)), "free_power": power.mean(1),
          "clamped_power": power_c.mean(1), "output_free": out}
     if means is not None:
@@ -236,13 +239,21 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
     solver = TwinSolver([t.network for t in tasks], [t.boundary for t in tasks], backend=solver_backend)
     E, no = solver.n_edges, solver.n_outputs
     valid = solver.edge_valid
-    per = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (R,)).reshape(R, 1, 1)
-    alpha_, eta_, lam_ = per(alpha), per(eta), per(lam)
+    def per(v, name):
+        v = np.asarray(v, dtype=float)
+        if v.ndim > 1 or v.size not in (1, R):
+            raise ValueError(f"{name} must be one value or one per system ({R}), got shape {v.shape}")
+        return np.broadcast_to(v.reshape(-1), (R,)).reshape(R, 1, 1)
+
+    alpha_, eta_, lam_ = per(alpha, "alpha"), per(eta, "eta"), per(lam, "lambda")
     if ((eta_ <= 0) | (eta_ > 1)).any():
         raise ValueError(f"nudge eta must satisfy 0 < eta <= 1, got {np.unique(eta_)}")
     if not np.isfinite(alpha_).all() or not np.isfinite(lam_).all():
         raise ValueError("alpha and lambda must be finite numbers")
 
+    initial_conductance = list(initial_conductance)
+    if len(initial_conductance) != R:
+        raise ValueError(f"need one initial conductance array per task ({R}), got {len(initial_conductance)}")
     k = np.ones((R, E))
     for r, k0 in enumerate(initial_conductance):
         k0 = np.asarray(k0, dtype=float)
@@ -350,12 +361,10 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
         if sign_rule:
             # Comparators see drop magnitudes: RMS over the examples presented.
             direction = sign_rule_direction(np.sqrt(free_sq), np.sqrt(clamped_sq), lam_[:, :, 0], config.deadband)
-        else:
-            signal = coupled_learning_update_squared(free_sq, clamped_sq, 1.0, 1.0, lam_[:, :, 0])
-        if sign_rule:
             taps = np.where(valid, config.ladder.step(taps, direction), 0)
             k = np.where(valid, ladder_k[taps], 1.0)
         else:
+            signal = coupled_learning_update_squared(free_sq, clamped_sq, 1.0, 1.0, lam_[:, :, 0])
             dk = (alpha_ / eta_)[:, :, 0] * signal
             # Padding edges have zero drops, so dk = 0 there and they stay at 1.
             k = clip_conductance(k + dk, config.k_min, config.k_max)

@@ -459,15 +459,18 @@ def test_other_task_nodes_missing_from_network(name, override):
 
 
 def test_node_both_ground_and_input():
-    s = _parse("dillavou2022_allostery.toml", "task.ground=0")  # node 0 is also an input
     with pytest.raises(ScenarioError, match=r"node 0 is both ground and input"):
-        build_task(s.task, build_network(s.network), s.run.seed, 0)
+        _parse("dillavou2022_allostery.toml", "task.ground=0")  # node 0 is also an input
 
 
 def test_node_both_input_and_output():
-    s = _parse("dillavou2022_allostery.toml", "task.output_nodes=[3, 5, 8]")
     with pytest.raises(ScenarioError, match=r"node 8 is both input and output"):
-        build_task(s.task, build_network(s.network), s.run.seed, 0)
+        _parse("dillavou2022_allostery.toml", "task.output_nodes=[3, 5, 8]")
+
+
+def test_repeated_input_node_is_rejected():
+    with pytest.raises(ScenarioError, match=r"node 0 is both input and input"):
+        _parse("dillavou2022_allostery.toml", "task.input_nodes=[0, 0]")
 
 
 def test_jammed_realizations_beyond_shipped():

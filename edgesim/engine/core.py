@@ -56,25 +56,28 @@ class EngineContext:
         self._staged_edges: list[np.ndarray] = []
         self._staged_values: list[np.ndarray] = []
         self._commit_pending = False
+        self._staged_time = np.inf
 
-    def stage(self, edges: np.ndarray, values: np.ndarray) -> None:
-        """Queue new conductances; they are committed at the end of the instant."""
+    def stage(self, edges: np.ndarray, values: np.ndarray, time: float) -> None:
+        """Queue new conductances decided at ``time``; they are committed at the end of the instant."""
         if edges.size == 0:
             return
         self._staged_edges.append(edges)
         self._staged_values.append(values)
+        self._staged_time = min(self._staged_time, time)
         if not self._commit_pending:
             self._commit_pending = True
             at(self.env, self.env.now, EDGE_COMMIT).callbacks.append(self._commit)
 
     def _commit(self, _event) -> None:
         if len(self._staged_edges) == 1:
-            self.physics.set_conductance(self._staged_edges[0], self._staged_values[0])
+            self.physics.set_conductance(self._staged_edges[0], self._staged_values[0], self._staged_time)
         else:
             edges = np.concatenate(self._staged_edges)
             values = np.concatenate(self._staged_values)
             order = np.argsort(edges, kind="stable")
-            self.physics.set_conductance(edges[order], values[order])
+            self.physics.set_conductance(edges[order], values[order], self._staged_time)
+        self._staged_time = np.inf
         self._staged_edges.clear()
         self._staged_values.clear()
         self._commit_pending = False
@@ -161,7 +164,9 @@ class Recorder:
         self.eta = eta
         self.cmask = conductance_mask
         self.done = done
+        self.progress = None  # called with the simulated seconds since the previous record
         self.solver = TwinSolver([task.network], [task.boundary])
+        self.clamped_solver = TwinSolver([task.network], [task.boundary])
         n, E = len(self.times), task.network.n_edges
         cls = task.kind == "classification"
         keep_outputs = task.n_train <= 4
@@ -181,6 +186,8 @@ class Recorder:
         for i, t in enumerate(self.times):
             yield at(env, t, RECORDER)
             self.sample(i, t)
+            if self.progress is not None:
+                self.progress(t - (self.times[i - 1] if i else 0.0))
             if self.cmask[i]:
                 self.rec.conductance[ci] = np.where(self.ctx.physics.alive, self.ctx.physics.k, np.nan)
                 self.rec.updates[ci] = self.ctx.state.updates
@@ -190,13 +197,16 @@ class Recorder:
     def sample(self, i: int, t: float) -> None:
         task, phys, rec = self.task, self.ctx.physics, self.rec
         resp = self.solver.response(phys.k[None], phys.alive[None])
+        clamped_resp = None
+        if phys.mismatch:
+            clamped_resp = self.clamped_solver.response((phys.k * phys.twin_factor)[None], phys.alive[None])
         X, XT = task.train_inputs[None], task.test_inputs[None]
         Y = self.sup.desired[None]
         cls = task.kind == "classification"
         m = measure(resp, X, Y, XT, task.test_targets[None], self.eta,
                     labels=task.train_labels[None] if cls else None,
                     test_labels=task.test_labels[None] if cls else None, means=self.sup.means if cls else None,
-                    margin=self.sup.margin, tracking=task.target_schedule is not None)
+                    margin=self.sup.margin, tracking=task.target_schedule is not None, clamped_resp=clamped_resp)
         for name in ("error_train", "error_test", "free_power", "clamped_power", "accuracy_train", "accuracy_test"):
             if name in m:
                 getattr(rec, name)[i] = m[name][0]

@@ -95,20 +95,23 @@ class EdgeModel:
         interval = times - state.last_tick[edges]
         state.tick[edges] = ticks + 1
         state.last_tick[edges] = times
-        act = acts(self.hw.clock.update_probability, self.seed, edges, ticks)
+        # removed edges (damage) keep their clocks but take no part in learning
+        act = acts(self.hw.clock.update_probability, self.seed, edges, ticks) & physics.alive[edges]
         active = edges[act]
         if self.kind == "capacitor" and self.leaks:
             # A passive capacitor leaks on every tick, whether or not its edge acts.
             return self._leaky_capacitor(state, edges, times, interval, act, physics)
         if active.size == 0:
             return active, np.zeros(0)
-        free_sq, clamped_sq = self._measure(active, ticks[act], physics)
         mem = self.hw.memory
         if self.kind == "taps":
-            direction = sign_rule_direction(np.sqrt(free_sq), np.sqrt(clamped_sq), self.lam, self.hw.comparator.deadband)
+            free_sq, clamped_sq = physics.mean_square_drops(active)
+            direction = sign_rule_direction(np.sqrt(free_sq), np.sqrt(clamped_sq), self.lam,
+                                            self.hw.comparator.deadband, self._comparator_error(active, ticks[act]))
             state.tap[active] = mem.taps.step(state.tap[active], direction)
             k_new = self.ladder[state.tap[active]] * self.params.ladder_scale[active]
         else:
+            free_sq, clamped_sq = self._measure(active, ticks[act], physics)
             signal = coupled_learning_update_squared(free_sq, clamped_sq, 1.0, 1.0, self.lam)
             if self.kind == "ideal":
                 k_new = clip_conductance(state.conductance[active] + (self.alpha / self.eta) * signal,
@@ -142,11 +145,19 @@ class EdgeModel:
         state.conductance[edges] = k_new
         return edges, k_new
 
-    def _measure(self, active, n_act, physics):
-        """Mean squared drops (free, clamped) as the comparators read them."""
+    def _comparator_error(self, active, ticks):
+        """Offset plus noise of each comparison (V), added to the clamped reading."""
+        if self.ideal_comparator:
+            return 0.0
+        return self.params.offset[active] + comparator_noise(self.hw.comparator.noise_std, self.seed, active, ticks)
+
+    def _measure(self, active, ticks, physics):
+        """Mean squared drops (free, clamped) as the squaring circuits of a continuous edge read them.
+
+        The comparator error enters the clamped RMS drop before it is squared.
+        """
         free_sq, clamped_sq = physics.mean_square_drops(active)
         if not self.ideal_comparator:
-            clamped_rms = (np.sqrt(clamped_sq) + self.params.offset[active]
-                           + comparator_noise(self.hw.comparator.noise_std, self.seed, active, n_act))
+            clamped_rms = np.sqrt(clamped_sq) + self._comparator_error(active, ticks)
             clamped_sq = clamped_rms * clamped_rms
         return free_sq, clamped_sq

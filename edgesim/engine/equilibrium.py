@@ -6,7 +6,8 @@ supervisor, and the *visible* equilibrium every edge reads.
 Settling
     Conductance changes become visible only through a *refresh*.  A read at
     time ``t`` refreshes when the conductances changed since the last refresh
-    and ``t >= last_refresh + settle_time``; otherwise it sees the previous
+    and ``t >= first_change + settle_time``, ``first_change`` being the time of
+    the earliest change not yet visible; otherwise it sees the previous
     equilibrium.  With ``settle_time = 0`` every read sees the exact current
     state.  Boundary values (inputs, clamps) set by the supervisor apply at
     once: the lab protocol waits for them to settle before edges compare.
@@ -53,7 +54,8 @@ class LowRankTwin:
     def refresh(self, k: np.ndarray, alive: np.ndarray) -> None:
         """Make the response current for conductances ``k`` and alive mask ``alive``."""
         if self._base_k is not None and np.array_equal(alive, self._base_alive):
-            changed = np.flatnonzero(k != self._base_k)
+            # removed edges are outside the circuit: their values do not matter
+            changed = np.flatnonzero((k != self._base_k) & alive)
             new = changed[~self._in_list[changed]]
             # Low rank only while few edges changed: past a quarter of them, refactoring is cheaper.
             if self._rank + new.size <= min(self.max_rank, len(self.edges) // 4):
@@ -83,11 +85,16 @@ class LowRankTwin:
         self._response = None
 
     def response(self):
-        """The current response as a :class:`~edgesim.physics.Response` (gram corrected, drops of the base)."""
+        """The current response for :func:`~edgesim.physics.free_solution` / ``clamped_solution``.
+
+        Its ``gram`` is corrected; ``drop``, ``node`` and ``drop_t`` are None
+        (use :meth:`drop_t`).
+        """
         if self._response is None:
+            # Only what the twin solutions need: the drops live in drop_t() (base + correction).
             base = self.base
-            self._response = type(base)(self.gram[None], base.drop, base.node, base.offset, base.node_offset,
-                                        base.row_connected, base.n_inputs, base.drop_t)
+            self._response = type(base)(self.gram[None], None, None, base.offset, base.node_offset,
+                                        base.row_connected, base.n_inputs, None)
         return self._response
 
     def _correct(self, new, k):
@@ -145,10 +152,13 @@ class SharedPhysics:
         self.twin_factor = np.asarray(twin_factor, dtype=float)
         self.mismatch = not np.all(self.twin_factor == 1.0)
         self.settle_time = float(settle_time)
+        if self.settle_time < 0:
+            raise ValueError(f"settle_time must be >= 0 s, got {settle_time}")
         self.free_twin = LowRankTwin(network, boundary, backend, max_rank)
         self.clamped_twin = LowRankTwin(network, boundary, backend, max_rank) if self.mismatch else self.free_twin
         self.version = 0  # conductance / alive changes
         self._seen_version = -1
+        self._first_change = -np.inf  # earliest change not yet visible (None: none pending)
         self.last_refresh = -np.inf
         self.inputs = None
         self.clamp_values = None
@@ -160,15 +170,22 @@ class SharedPhysics:
         self._power_time = 0.0
 
     # -- state changes -------------------------------------------------------
-    def set_conductance(self, edges: np.ndarray, values: np.ndarray) -> None:
+    def _changed(self, t: float) -> None:
+        if self._first_change is None:
+            self._first_change = t
+        self.version += 1
+
+    def set_conductance(self, edges: np.ndarray, values: np.ndarray, t: float) -> None:
+        """Conductances of ``edges`` changed at time ``t``."""
         if len(edges):
             self.k[edges] = values
-            self.version += 1
+            self._changed(t)
 
-    def set_alive(self, edges: np.ndarray, alive: bool) -> None:
+    def set_alive(self, edges: np.ndarray, alive: bool, t: float) -> None:
+        """Remove (``alive=False``) or restore edges at time ``t``."""
         self.alive[edges] = alive
+        self._changed(t)
         self.all_alive = bool(self.alive.all())
-        self.version += 1
 
     def set_boundary(self, t: float, inputs: np.ndarray, clamp_values: np.ndarray | None) -> None:
         """Supervisor: present ``inputs`` (n_in, n_ex) and clamp the outputs to ``clamp_values``."""
@@ -180,11 +197,12 @@ class SharedPhysics:
     # -- the visible equilibrium ----------------------------------------------
     def view(self, t: float) -> "SharedPhysics":
         """Bring the visible equilibrium up to date for a read at time ``t``."""
-        if self.version != self._seen_version and t >= self.last_refresh + self.settle_time:
+        if self.version != self._seen_version and t >= self._first_change + self.settle_time:
             self.free_twin.refresh(self.k, self.alive)
             if self.mismatch:
                 self.clamped_twin.refresh(self.k * self.twin_factor, self.alive)
             self._seen_version = self.version
+            self._first_change = None
             self.last_refresh = t
             self._solve_boundary(t)
         return self
@@ -240,3 +258,11 @@ class SharedPhysics:
                 free_sq, clamped_sq = np.where(self.alive, free_sq, 0.0), np.where(self.alive, clamped_sq, 0.0)
             self._all_sq = (free_sq, clamped_sq)
         return self._all_sq[0][edges], self._all_sq[1][edges]
+
+    def next_refresh_bound(self, t: float) -> float:
+        """Earliest time after ``t`` at which a read could see a new equilibrium.
+
+        Changes made at ``t`` or later cannot show before ``t + settle_time``.
+        """
+        first = t if self._first_change is None else min(self._first_change, t)
+        return first + self.settle_time

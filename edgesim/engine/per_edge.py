@@ -19,7 +19,7 @@ def edge_agent(env, ctx: EngineContext, edge: int):
         ctx.physics.view(t)
         ctx.events += 1
         updated, values = ctx.model.tick(ctx.state, me, np.array([t]), ctx.physics)
-        ctx.stage(updated, values)
+        ctx.stage(updated, values, t)
 
 
 def start_per_edge(env, ctx: EngineContext) -> None:

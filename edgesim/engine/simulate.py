@@ -111,21 +111,8 @@ def simulate(task: Task, hardware: HardwareSpec, engine: EngineConfig, initial_c
         start_per_edge(env, ctx)
     else:
         start_vectorized(env, ctx, engine.cohorts)
-    if progress is None:
-        env.run(until=done)
-    else:
-        # advance in slices so a progress bar can follow simulated time
-        end = float(record_times[-1])
-        slices = np.linspace(0, end, 51)[1:]
-        last = 0.0
-        for s in slices:
-            if done.triggered:
-                break
-            env.run(until=min(s, end) if s < end else done)
-            progress(s - last)
-            last = s
-        if not done.triggered:
-            env.run(until=done)
+    recorder.progress = progress
+    env.run(until=done)
     info = {"engine": kind, "period": params.period, "phase": params.phase, "offset": params.offset,
             "leak_time": params.leak_time, "refactorizations": physics.free_twin.n_refactor,
             "low_rank_refreshes": physics.free_twin.n_lowrank, "events": ctx.events}

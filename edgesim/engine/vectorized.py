@@ -2,8 +2,9 @@
 
 A cohort wakes at its earliest tick and handles in one batch every tick that
 must read the same equilibrium: all ticks at that instant and, with a positive
-``settle_time``, every later tick before the equilibrium can next change or
-another process acts (``env.peek()``).  Edges that tick more than once in a
+``settle_time``, every later tick before the equilibrium can next change
+(``settle_time`` after the earliest pending change) or another process acts
+(``env.peek()``).  Edges that tick more than once in a
 window are handled in successive rounds, in order.
 """
 
@@ -23,13 +24,15 @@ def cohort(env, ctx: EngineContext, members: np.ndarray):
         t = float(times.min())
         yield at(env, t, EDGE_READ)
         physics.view(t)
-        horizon = min(env.peek(), physics.last_refresh + physics.settle_time)
+        horizon = min(env.peek(), physics.next_refresh_bound(t))
         due = (times == t) | (times < horizon)
         while due.any():
             batch = members[due]
             ctx.events += batch.size
             updated, values = model.tick(state, batch, times[due], physics)
-            ctx.stage(updated, values)
+            if updated.size:
+                # the time of the earliest change, as if each tick had committed on its own
+                ctx.stage(updated, values, float(times[due][np.isin(batch, updated)].min()))
             times[due] = model.next_times(state, batch)
             due = times < horizon
 
