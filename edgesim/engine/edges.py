@@ -100,7 +100,7 @@ class EdgeModel:
         active = edges[act]
         if self.kind == "capacitor" and self.leaks:
             # A passive capacitor leaks on every tick, whether or not its edge acts.
-            return self._leaky_capacitor(state, edges, times, interval, act, physics)
+            return self._leaky_capacitor(state, edges, times, interval, act, ticks, physics)
         if active.size == 0:
             return active, np.zeros(0)
         mem = self.hw.memory
@@ -129,13 +129,13 @@ class EdgeModel:
         mem = self.hw.memory
         return mem.pump_gain * (mem.window * interval / self.hw.clock.period) * signal
 
-    def _leaky_capacitor(self, state, edges, times, interval, act, physics):
+    def _leaky_capacitor(self, state, edges, times, interval, act, ticks, physics):
         mem = self.hw.memory
         v = capacitor_relax(state.gate_voltage[edges], self.params.bias[edges], self.params.leak_time[edges],
                             times - state.last_update[edges])
         active = edges[act]
         if active.size:
-            free_sq, clamped_sq = self._measure(active, state.tick[active] - 1, physics)
+            free_sq, clamped_sq = self._measure(active, ticks[act], physics)
             signal = coupled_learning_update_squared(free_sq, clamped_sq, 1.0, 1.0, self.lam)
             v[act] = v[act] + self._pump(interval[act], signal)
             state.updates[active] += 1

@@ -159,7 +159,6 @@ class SharedPhysics:
         self.version = 0  # conductance / alive changes
         self._seen_version = -1
         self._first_change = -np.inf  # earliest change not yet visible (None: none pending)
-        self.last_refresh = -np.inf
         self.inputs = None
         self.clamp_values = None
         self._bc_version = 0
@@ -203,7 +202,6 @@ class SharedPhysics:
                 self.clamped_twin.refresh(self.k * self.twin_factor, self.alive)
             self._seen_version = self.version
             self._first_change = None
-            self.last_refresh = t
             self._solve_boundary(t)
         return self
 
