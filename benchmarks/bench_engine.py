@@ -29,9 +29,10 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from edgesim.engine.equilibrium import LowRankTwin  # noqa: E402
-from edgesim.engine.simulate import EngineConfig, simulate  # noqa: E402
+from edgesim.config import EngineConfig, LearningConfig  # noqa: E402
+from edgesim.engine.simulate import simulate  # noqa: E402
 from edgesim.hardware import HardwareSpec, with_overrides  # noqa: E402
+from edgesim.solvers import LowRankEquilibrium  # noqa: E402
 from edgesim.network import square_lattice  # noqa: E402
 from edgesim.seeding import stream  # noqa: E402
 from edgesim.tasks import edge_regression  # noqa: E402
@@ -48,25 +49,22 @@ def engine_rate(task, kind, periods, phase="random", settle=0.0, max_rank=16):
     hw = with_overrides(HardwareSpec(), dict(phase=phase), {}, {})
     cfg = EngineConfig(kind=kind, settle_time=settle, max_rank=max_rank, supervisor_period=1.0)
     t0 = time.perf_counter()
-    _, info = simulate(task, hw, cfg, np.ones(task.network.n_edges), np.array([0.0, periods]), seed=1,
-                       alpha=0.05, eta=0.1, lam=0.0)
+    _, info = simulate(task, LearningConfig(alpha=0.05, eta=0.1), hw, cfg, np.ones(task.network.n_edges),
+                       np.array([0.0, periods]), seed=1)
     return info["events"] / (time.perf_counter() - t0)
 
 
 def bare_update_cost(task, n_events, max_rank=16):
     """Seconds per exact single-edge update: low-rank refresh of a kept factorization, new drops of all edges."""
     net = task.network
-    twin = LowRankTwin(net, task.boundary, max_rank=max_rank)
-    k = np.ones(net.n_edges)
-    alive = np.ones(net.n_edges, bool)
-    twin.refresh(k, alive)
+    eq = LowRankEquilibrium(net, task.boundary, np.ones(net.n_edges), max_rank=max_rank)
+    eq.response()
     rng = np.random.default_rng(0)
     edges = rng.integers(net.n_edges, size=n_events)
     t0 = time.perf_counter()
     for e in edges:
-        k[e] *= 1.001
-        twin.refresh(k, alive)
-        twin.drop_t()
+        eq.set_conductance([e], eq.conductance[e] * 1.001)
+        eq.response()  # the corrected response holds the new drops of every edge
     return (time.perf_counter() - t0) / n_events
 
 

@@ -1,4 +1,4 @@
-"""Turn scenario sections into networks, tasks and initial conductances."""
+"""Turn a scenario's configuration into networks, tasks, and initial conductances."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ import numpy as np
 
 from . import network as nets
 from . import tasks
-from . import hardware as hw
-from .rules import TapLadder
-from .scenario import NetworkSection, Scenario, ScenarioError, TaskSection
+from .config import LearningConfig, NetworkConfig, TaskConfig
+from .scenario import ScenarioError
 from .seeding import stream
 
-__all__ = ["build_network", "build_task", "initial_conductance", "build_hardware", "build_engine_config"]
+__all__ = ["build_network", "build_task", "initial_conductance"]
 
 
-def build_network(section: NetworkSection, realization: int = 0) -> nets.Network:
+def build_network(section: NetworkConfig, realization: int = 0) -> nets.Network:
     """The network of realization ``realization`` (0-based) of a scenario."""
     kind = section.kind
     if kind == "jammed":
@@ -48,7 +47,7 @@ def build_network(section: NetworkSection, realization: int = 0) -> nets.Network
     raise ScenarioError(f"unknown network.kind {kind!r}")  # pragma: no cover - checked earlier
 
 
-def build_task(section: TaskSection, network: nets.Network, seed: int, realization: int) -> tasks.Task:
+def build_task(section: TaskConfig, network: nets.Network, seed: int, realization: int) -> tasks.Task:
     """The task of one realization; its random draws come from ``(seed, realization)``."""
     rng = stream(seed, realization, "task")
     try:
@@ -76,66 +75,9 @@ def build_task(section: TaskSection, network: nets.Network, seed: int, realizati
     raise ScenarioError(f"unknown task.kind {section.kind!r}")  # pragma: no cover
 
 
-def initial_conductance(scenario: Scenario, network: nets.Network, kappa: float, realization: int) -> np.ndarray:
-    """Initial conductances: ``kappa`` times a uniform relative spread (same draw for every kappa)."""
-    spread = scenario.learning.initial_spread
-    rng = stream(scenario.run.seed, realization, "initial")
-    factor = 1.0 + spread * rng.uniform(-1.0, 1.0, network.n_edges)
-    return kappa * factor
+def initial_conductance(learning: LearningConfig, network: nets.Network, seed: int, realization: int) -> np.ndarray:
+    """Initial conductances: ``learning.kappa`` times a uniform relative spread (same draw for every kappa)."""
+    rng = stream(seed, realization, "initial")
+    factor = 1.0 + learning.initial_spread * rng.uniform(-1.0, 1.0, network.n_edges)
+    return learning.kappa * factor
 
-
-def _given(section, overrides: dict) -> dict:
-    """Keys of a hardware section set in the scenario (or by a sweep), without the unset ones."""
-    values = {k: v for k, v in vars(section).items() if v is not None}
-    values.update(overrides)
-    return values
-
-
-def build_hardware(scenario: Scenario, sweep_values: dict | None = None) -> hw.HardwareSpec:
-    """The edges' hardware: a preset, then the scenario's [clock], [comparator], [memory] keys.
-
-    Without ``engine.hardware`` the memory follows ``learning.rule`` (coupled:
-    ideal, sign: taps) and the clock period is ``run.step_duration``.  The tap
-    ladder, conductance range and dead band come from ``[learning]`` when the
-    scenario gives them (or no preset is used), else from the preset.
-    """
-    sweep_values = dict(sweep_values or {})
-    name = scenario.engine.hardware
-    base = hw.preset(name) if name else hw.preset("ideal")
-    ls = scenario.learning
-    clock = _given(scenario.clock, {k: v for k, v in sweep_values.items() if k in hw.ClockSpec.__dataclass_fields__})
-    if "period" not in clock and not name:
-        clock["period"] = scenario.run.step_duration
-    comparator = _given(scenario.comparator,
-                        {k: v for k, v in sweep_values.items() if k in hw.ComparatorSpec.__dataclass_fields__})
-    given = scenario.source.get("learning", {})
-    if "deadband" in given or not name:
-        comparator["deadband"] = ls.deadband
-    memory = _given(scenario.memory, {k: v for k, v in sweep_values.items() if k in hw.MemorySpec.__dataclass_fields__})
-    if "kind" not in memory and not name:
-        memory["kind"] = "taps" if ls.rule == "sign" else "ideal"
-    # [learning] sets the conductance range and tap ladder when given (or when no preset is used);
-    # otherwise the preset's values stand.
-    for key in ("k_min", "k_max"):
-        if key in given or not name:
-            memory[key] = getattr(ls, key)
-    if "taps" in given or not name:
-        t = ls.taps
-        memory["taps"] = TapLadder(t.n_taps, t.low, t.high, t.quantity, t.spacing)
-    spec = hw.with_overrides(base, clock, comparator, memory)
-    kind = spec.memory.kind
-    if (kind == "taps") != (ls.rule == "sign"):
-        raise ScenarioError(f"hardware memory kind '{kind}' does not match learning.rule = '{ls.rule}' "
-                            "(taps learn by the sign rule; ideal and capacitor elements by coupled learning)")
-    return spec
-
-
-def build_engine_config(scenario: Scenario, sweep_values: dict | None = None):
-    """The :class:`~edgesim.engine.simulate.EngineConfig` of a scenario."""
-    from .engine.simulate import EngineConfig
-
-    es, ls = scenario.engine, scenario.learning
-    settle = (sweep_values or {}).get("settle_time", es.settle_time)
-    return EngineConfig(kind=es.kind, settle_time=settle, max_rank=es.max_rank, cohorts=es.cohorts,
-                        supervisor_period=es.supervisor_period or scenario.run.step_duration, batch=ls.batch,
-                        class_margin=ls.class_margin, epoch_steps=ls.epoch_steps or None)

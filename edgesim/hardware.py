@@ -31,154 +31,16 @@ Twin mismatch
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .rules import TapLadder
+from .config import PRESETS, ClockSpec, ComparatorSpec, HardwareSpec, MemorySpec, preset
 from .seeding import normal, uniform
 
 __all__ = ["ClockSpec", "ComparatorSpec", "MemorySpec", "HardwareSpec", "EdgeParameters", "PRESETS",
            "preset", "edge_parameters", "tick_times", "acts", "comparator_noise", "capacitor_conductance",
-           "capacitor_relax", "with_overrides"]
-
-
-@dataclass(frozen=True)
-class ClockSpec:
-    """Edge clocks.
-
-    Attributes
-    ----------
-    period : float
-        Nominal tick period (s).
-    drift_std : float
-        Relative standard deviation of the per-edge frequency mismatch.
-    phase : str or tuple
-        ``"synchronous"`` (all at 0), ``"random"`` (uniform in one period) or
-        one phase per edge (s).
-    jitter_std : float
-        Per-tick timing jitter (s).
-    update_probability : float
-        Probability that an edge acts on a tick (desynchronous learning).
-    """
-
-    period: float = 1.0
-    drift_std: float = 0.0
-    phase: str | tuple = "synchronous"
-    jitter_std: float = 0.0
-    update_probability: float = 1.0
-
-    def __post_init__(self):
-        if not self.period > 0:
-            raise ValueError(f"clock.period must be > 0 s, got {self.period}")
-        if self.drift_std < 0 or self.jitter_std < 0:
-            raise ValueError("clock.drift_std and clock.jitter_std must be >= 0")
-        if not 0 <= self.update_probability <= 1:
-            raise ValueError(f"clock.update_probability must lie in [0, 1], got {self.update_probability}")
-        if isinstance(self.phase, str) and self.phase not in ("synchronous", "random"):
-            raise ValueError(f"clock.phase must be 'synchronous', 'random' or one value per edge, got {self.phase!r}")
-
-
-@dataclass(frozen=True)
-class ComparatorSpec:
-    """Comparator imperfections (volts)."""
-
-    offset_std: float = 0.0
-    noise_std: float = 0.0
-    deadband: float = 0.0
-
-    def __post_init__(self):
-        for name in ("offset_std", "noise_std", "deadband"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"comparator.{name} must be >= 0 V, got {getattr(self, name)}")
-
-
-@dataclass(frozen=True)
-class MemorySpec:
-    """The element that stores an edge's learning degree of freedom."""
-
-    kind: str = "ideal"
-    k_min: float = 1e-4
-    k_max: float = 1e6
-    taps: TapLadder = field(default_factory=TapLadder)
-    step_mismatch_std: float = 0.0
-    leak_time: float = float("inf")
-    leak_time_spread: float = 0.0
-    bias_voltage: float = 0.0
-    bias_spread: float = 0.0
-    transconductance: float = 8.5e-4
-    threshold: float = 0.65
-    pump_gain: float = 1.0 / (1e3 * 2.2e-6)
-    window: float = 100e-6
-    twin_mismatch_std: float = 0.0
-
-    def __post_init__(self):
-        if self.kind not in ("ideal", "taps", "capacitor"):
-            raise ValueError(f"memory.kind must be 'ideal', 'taps' or 'capacitor', got {self.kind!r}")
-        if not self.leak_time > 0:
-            raise ValueError(f"memory.leak_time must be > 0 s (inf: no leak), got {self.leak_time}")
-        if not 0 < self.k_min < self.k_max:
-            raise ValueError(f"memory conductance range must satisfy 0 < k_min < k_max, got {self.k_min}, {self.k_max}")
-        for name in ("step_mismatch_std", "leak_time_spread", "bias_spread", "twin_mismatch_std"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"memory.{name} must be >= 0, got {getattr(self, name)}")
-        if self.window <= 0 or self.pump_gain < 0 or self.transconductance <= 0:
-            raise ValueError("memory.window and memory.transconductance must be > 0 and memory.pump_gain >= 0")
-
-
-@dataclass(frozen=True)
-class HardwareSpec:
-    clock: ClockSpec = field(default_factory=ClockSpec)
-    comparator: ComparatorSpec = field(default_factory=ComparatorSpec)
-    memory: MemorySpec = field(default_factory=MemorySpec)
-
-
-#: Hardware presets.  Sources:
-#:
-#: ``ideal`` — noiseless synchronous edges with continuous conductance (the
-#: idealised simulations of Stern et al. 2024 and Wycoff et al. 2022).
-#:
-#: ``digipot2022`` — Dillavou et al., Phys. Rev. Applied 18, 014040 (2022):
-#: AD5220 100 kOhm digital potentiometers with 128 taps, comparator noise
-#: about 0.01 V, a 3-5 Hz clock (4 Hz here).
-#:
-#: ``transistor2024`` — Dillavou et al., PNAS (2024): MOSFET edges in the ohmic
-#: region, S = 8.5e-4 A/V^2, V_T about 0.62-0.7 V (0.65 V), gate capacitor
-#: 2.2 uF charged through 1 kOhm (pump gain 1/RC), 100 us learning window.
-PRESETS = {
-    "ideal": HardwareSpec(),
-    "digipot2022": HardwareSpec(
-        clock=ClockSpec(period=0.25),
-        comparator=ComparatorSpec(noise_std=0.01),
-        memory=MemorySpec(kind="taps", taps=TapLadder(128, 100e3 / 128, 100e3, "resistance", "linear")),
-    ),
-    "transistor2024": HardwareSpec(
-        clock=ClockSpec(period=1e-3),
-        memory=MemorySpec(kind="capacitor", k_min=1e-7, k_max=1e-2, transconductance=8.5e-4, threshold=0.65,
-                          pump_gain=1.0 / (1e3 * 2.2e-6), window=100e-6, bias_voltage=0.0),
-    ),
-}
-
-
-def preset(name: str) -> HardwareSpec:
-    """The named hardware preset; raises ``KeyError`` listing the known names.
-
-    ``ideal``
-        Noiseless synchronous edges with continuous conductance, the idealised
-        simulations of Stern et al., APL Mach. Learn. 2, 016114 (2024) and
-        Wycoff et al., J. Chem. Phys. 156, 144903 (2022).
-    ``digipot2022``
-        Dillavou et al., Phys. Rev. Applied 18, 014040 (2022): AD5220 100 kOhm
-        digital potentiometers with 128 taps, comparator noise about 0.01 V,
-        a 3-5 Hz clock (4 Hz here).
-    ``transistor2024``
-        Dillavou et al., PNAS (2024): MOSFET edges in the ohmic region with
-        S = 8.5e-4 A/V^2 and V_T about 0.62-0.7 V (0.65 V here), gate capacitor
-        2.2 uF charged through 1 kOhm (pump gain 1/RC), 100 us learning window.
-    """
-    if name not in PRESETS:
-        raise KeyError(f"unknown hardware preset {name!r}; known presets: {', '.join(PRESETS)}")
-    return PRESETS[name]
+           "capacitor_gate_voltage", "capacitor_relax", "with_overrides"]
 
 
 @dataclass(frozen=True)
@@ -252,9 +114,14 @@ def comparator_noise(noise_std: float, seed: int, edges, ticks) -> np.ndarray:
     return noise_std * normal(seed, "comparator noise", edges, ticks)
 
 
-def capacitor_conductance(v_gate, memory: MemorySpec) -> np.ndarray:
-    """Ohmic MOSFET conductance ``S (V_G - V_T)``, clipped to ``[k_min, k_max]``."""
-    return np.clip(memory.transconductance * (v_gate - memory.threshold), memory.k_min, memory.k_max)
+def capacitor_conductance(v_gate, memory: MemorySpec, k_min: float, k_max: float) -> np.ndarray:
+    """Ohmic MOSFET conductance ``S (V_G - V_T)``, clipped to the element range ``[k_min, k_max]``."""
+    return np.clip(memory.transconductance * (v_gate - memory.threshold), k_min, k_max)
+
+
+def capacitor_gate_voltage(conductance, memory: MemorySpec) -> np.ndarray:
+    """Gate voltage at which the transistor has ``conductance`` (the inverse of :func:`capacitor_conductance`)."""
+    return memory.threshold + np.asarray(conductance, dtype=float) / memory.transconductance
 
 
 def capacitor_relax(v_gate, bias, leak_time, elapsed) -> np.ndarray:

@@ -452,8 +452,13 @@ class TwinSolver:
             cols = np.concatenate([u, v, v[off], u[off], np.flatnonzero(gauge[r])])
             vals = np.concatenate([kr * ~gu, kr * ~gv, -kr[off], -kr[off], np.ones(gauge[r].sum())])
             A = sp.csc_matrix((vals, (rows, cols)), shape=(N, N))
-            lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                           options={"SymmetricMode": True})
+            try:
+                lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                               options={"SymmetricMode": True})
+            except RuntimeError as exc:  # SuperLU reports a singular matrix this way
+                raise np.linalg.LinAlgError(
+                    f"system {r}: the reduced Laplacian could not be factored ({exc}); "
+                    "check conductance values") from None
             out[r] = lu.solve(np.ascontiguousarray(C[r].T)).T
             self._factors.append(lu)
         return out
@@ -466,12 +471,18 @@ class TwinSolver:
         """
         if self.backend == "dense":
             x, info = lapack.dpotrs(self._factors[system].T, rhs, lower=0)
+            if info != 0:
+                raise np.linalg.LinAlgError(f"system {system}: LAPACK dpotrs failed (info={info})")
             return x
         return self._factors[system].solve(np.ascontiguousarray(rhs))
 
     def gauge_mask(self) -> np.ndarray:
         """Nodes pinned by the current gauge plan (R, N)."""
         return self._gauge
+
+    def constraint_matrix(self) -> np.ndarray:
+        """Constraint rows ``C`` of the current gauge plan (R, m, N): ``A Z = C^T``, gauge columns removed."""
+        return self._constraint
 
 
 def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:

@@ -11,11 +11,13 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from . import __version__
+from .history import HISTORY_DIMS, History
 
-__all__ = ["VARIABLES", "annotate", "write_netcdf", "open_result"]
+__all__ = ["VARIABLES", "annotate", "build_dataset", "write_netcdf", "open_result"]
 
 #: name -> (units, long_name)
 VARIABLES = {
@@ -59,6 +61,67 @@ VARIABLES = {
     "edge_from": ("1", "first node of each edge (-1: no such edge in this realization)"),
     "edge_to": ("1", "second node of each edge; drop = V[edge_from] - V[edge_to]"),
 }
+
+
+def build_dataset(scenario, networks, tasks, histories: list[tuple[list, History]], engine: str) -> xr.Dataset:
+    """The result dataset of a run.
+
+    Parameters
+    ----------
+    scenario : edgesim.scenario.Scenario
+    networks, tasks : list
+        The network and task of every realization.
+    histories : list of (systems, History)
+        Each history holds the systems listed beside it, in order; a system
+        is ``(sweep index, sweep values, realization)``.
+    engine : str
+        Name of the engine that ran (stored in the attributes).
+    """
+    sweep_names = list(scenario.sweep)
+    lead = tuple(len(scenario.sweep[n]) for n in sweep_names) + (len(networks),)
+    lead_dims = tuple(sweep_names) + ("realization",)
+    E = max(n.n_edges for n in networks)
+    first = histories[0][1]
+    arrays: dict[str, np.ndarray] = {}
+    for name, value in first.recorded().items():
+        shape = lead + tuple(E if d == "edge" else value.shape[1 + i] for i, d in enumerate(HISTORY_DIMS[name]))
+        integer = value.dtype.kind in "iu"
+        arrays[name] = np.full(shape, -1 if integer else np.nan, dtype=value.dtype if integer else float)
+    for systems, hist in histories:
+        recorded = hist.recorded()
+        for i, (idx, _, r) in enumerate(systems):
+            at = tuple(idx) + (r,)
+            for name, arr in arrays.items():
+                value = recorded[name][i]
+                arr[at][tuple(slice(0, n) for n in value.shape)] = value  # narrower networks leave padding
+    data_vars = {name: (lead_dims + HISTORY_DIMS[name], arr) for name, arr in arrays.items()}
+    n_rec = len(first.step)
+    if "lambda" not in sweep_names:
+        data_vars["lambda"] = (lead_dims + ("step",), np.full(lead + (n_rec,), scenario.learning.lambda_))
+    edge_from = np.full((len(networks), E), -1)
+    edge_to = np.full((len(networks), E), -1)
+    for r, net in enumerate(networks):
+        edge_from[r, :net.n_edges] = net.edges[:, 0]
+        edge_to[r, :net.n_edges] = net.edges[:, 1]
+    data_vars["n_edges"] = (("realization",), np.array([n.n_edges for n in networks]))
+    data_vars["edge_from"] = (("realization", "edge"), edge_from)
+    data_vars["edge_to"] = (("realization", "edge"), edge_to)
+    step_duration = scenario.run.step_duration
+    coords = {
+        "step": ("step", first.step),
+        "time": ("step", first.step * step_duration),
+        "conductance_step": ("conductance_step", first.conductance_step),
+        "conductance_time": ("conductance_step", first.conductance_step * step_duration),
+        "realization": ("realization", np.arange(len(networks))),
+        "edge": ("edge", np.arange(E)),
+    }
+    for name in sweep_names:
+        coords[name] = (name, np.array(scenario.sweep[name]))
+    ds = xr.Dataset(data_vars, coords=coords)
+    ds.attrs["network"] = networks[0].name
+    ds.attrs["task"] = tasks[0].name
+    ds.attrs["learning_rule"] = scenario.learning.rule
+    return annotate(ds, scenario.title, scenario.to_json(), scenario.run.seed, engine)
 
 
 def annotate(ds: xr.Dataset, title: str, scenario_json: str, seed: int, engine: str) -> xr.Dataset:

@@ -7,9 +7,9 @@ conductance (siemens for SI networks) per update.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from .config import TapLadder  # the sign rule's ladder is configuration; re-exported here
 
 __all__ = [
     "coupled_learning_update",
@@ -76,64 +76,3 @@ def sign_rule_direction(free_drop, clamped_drop, lam=0.0, deadband: float = 0.0,
 def clip_conductance(k, k_min, k_max):
     """Clip conductances to the element's range ``[k_min, k_max]``."""
     return np.minimum(np.maximum(k, k_min), k_max)
-
-
-@dataclass(frozen=True)
-class TapLadder:
-    """The discrete conductance values of a digital potentiometer.
-
-    Parameters
-    ----------
-    n_taps : int
-        Number of wiper positions (AD5220: 128).
-    low, high : float
-        Range of the controlled quantity: resistances in ohms when
-        ``quantity="resistance"``, conductances in siemens otherwise.
-    quantity : {"resistance", "conductance"}
-        Which quantity the taps step in.
-    spacing : {"linear", "log"}
-        Equal steps or equal ratios between taps.
-
-    Notes
-    -----
-    Taps are indexed in order of increasing conductance, so a +1 sign-rule
-    step always raises the conductance.
-    """
-
-    n_taps: int = 128
-    low: float = 100e3 / 128
-    high: float = 100e3
-    quantity: str = "resistance"
-    spacing: str = "linear"
-
-    def __post_init__(self):
-        if self.n_taps < 2:
-            raise ValueError(f"a tap ladder needs at least 2 taps, got n_taps={self.n_taps}")
-        if not 0 < self.low < self.high:
-            raise ValueError(f"tap range must satisfy 0 < low < high, got low={self.low}, high={self.high}")
-        if self.quantity not in ("resistance", "conductance"):
-            raise ValueError(f"tap quantity must be 'resistance' or 'conductance', got {self.quantity!r}")
-        if self.spacing not in ("linear", "log"):
-            raise ValueError(f"tap spacing must be 'linear' or 'log', got {self.spacing!r}")
-
-    @property
-    def conductances(self) -> np.ndarray:
-        """Conductance of every tap, ascending (siemens if ``low``/``high`` are SI)."""
-        if self.spacing == "linear":
-            values = np.linspace(self.low, self.high, self.n_taps)
-        else:
-            values = np.geomspace(self.low, self.high, self.n_taps)
-        k = 1.0 / values if self.quantity == "resistance" else values
-        return np.sort(k)
-
-    def nearest_tap(self, conductance) -> np.ndarray:
-        """Index of the tap whose conductance is closest to ``conductance``."""
-        k = self.conductances
-        c = np.asarray(conductance, dtype=float)
-        idx = np.clip(np.searchsorted(k, c), 1, len(k) - 1)
-        lower_closer = np.abs(c - k[idx - 1]) <= np.abs(k[idx] - c)
-        return np.where(lower_closer, idx - 1, idx).astype(np.int64)
-
-    def step(self, tap, direction) -> np.ndarray:
-        """Move each tap index by ``direction`` (+1/0/-1), staying on the ladder."""
-        return np.clip(np.asarray(tap) + np.asarray(direction, dtype=np.int64), 0, self.n_taps - 1)

@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import ndtri
 
-__all__ = ["stream", "uniform", "normal", "purpose_tag"]
+__all__ = ["stream", "realization_seed", "uniform", "normal", "purpose_tag"]
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -29,6 +29,11 @@ _M2 = np.uint64(0x94D049BB133111EB)
 def stream(seed: int, realization: int, purpose: str) -> np.random.Generator:
     """Independent generator for one purpose ("task", "initial", ...) of one realization."""
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(realization), purpose_tag(purpose)]))
+
+
+def realization_seed(seed: int, realization: int) -> int:
+    """Master seed of one realization's counter-based draws (the engines' hardware and noise)."""
+    return int(np.random.SeedSequence([int(seed), int(realization)]).generate_state(1, np.uint64)[0])
 
 
 def purpose_tag(purpose: str) -> int:

@@ -19,7 +19,7 @@ import edgesim.engine.simulate as simulate_mod
 import edgesim.engine.vectorized as vectorized_mod
 from edgesim import seeding
 from edgesim.engine.edges import EdgeModel
-from edgesim.engine.simulate import EngineConfig, simulate
+from edgesim.config import EngineConfig
 from edgesim.hardware import ClockSpec, ComparatorSpec, HardwareSpec, MemorySpec, preset, with_overrides
 from edgesim.network import jammed_network, lab_network
 from edgesim.rules import TapLadder
@@ -27,11 +27,12 @@ from edgesim.runner import run_scenario
 from edgesim.scenario import ScenarioError, load_scenario
 from edgesim.tasks import edge_regression, node_allostery, node_regression
 from edgesim.trainer import LearningConfig, train_synchronous
+from engine_support import run_engine
 
 ALLOSTERY = "scenarios/dillavou2022_allostery.toml"
 #: Every field of an EngineRecord that depends on the dynamics.
-FIELDS = ("error_train", "error_test", "conductance", "updates", "training_energy", "training_energy_total",
-          "free_power", "clamped_power", "events", "alive_edges", "output_free", "output_desired")
+FIELDS = ("error_train", "error_test", "conductance", "update_count", "training_energy", "training_energy_total",
+          "free_power", "clamped_power", "edge_events", "alive_edges", "output_free", "output_desired")
 
 
 def lab_allostery():
@@ -75,10 +76,10 @@ def scenario_taps():
     Synchronous clocks: every instant has 16 simultaneous ticks reading one equilibrium.
     """
     hw = HardwareSpec(clock=ClockSpec(period=1.0, update_probability=0.5),
-                      comparator=ComparatorSpec(offset_std=0.01, noise_std=0.01, deadband=0.002),
+                      comparator=ComparatorSpec(offset_std=0.01, noise_std=0.01),
                       memory=MemorySpec(kind="taps", step_mismatch_std=0.03, twin_mismatch_std=0.02))
     return dict(task=lab_allostery(), hw=hw, k0=np.full(16, 1.25e-5), period=1.0, max_rank=16,
-                learning=dict(alpha=0.5, eta=0.1, lam=0.0))
+                learning=dict(alpha=0.5, eta=0.1, lam=0.0, deadband=0.002))
 
 
 def scenario_capacitor():
@@ -90,7 +91,7 @@ def scenario_capacitor():
                         dict(leak_time=0.02, leak_time_spread=0.3, bias_voltage=1.5, bias_spread=0.05,
                              twin_mismatch_std=0.02))
     return dict(task=lab_allostery(), hw=hw, k0=np.full(16, 5e-4), period=1e-3, max_rank=0,
-                learning=dict(alpha=0.5, eta=0.1, lam=0.0))
+                learning=dict(alpha=0.5, eta=0.1, lam=0.0, k_min=1e-7, k_max=1e-2))
 
 
 SCENARIOS = {"clock": scenario_clock, "taps": scenario_taps, "capacitor": scenario_capacitor}
@@ -100,8 +101,8 @@ def run_scenario_engine(sc, kind, settle_periods, *, periods=650, n_rec=66, seed
     P = sc["period"]
     config = EngineConfig(kind=kind, settle_time=settle_periods * P, supervisor_period=P,
                           max_rank=sc["max_rank"], cohorts=cohorts)
-    return simulate(sc["task"], sc["hw"], config, sc["k0"], np.linspace(0.0, periods * P, n_rec), seed=seed,
-                    **sc["learning"])
+    return run_engine(sc["task"], sc["hw"], config, sc["k0"], np.linspace(0.0, periods * P, n_rec), seed=seed,
+                      **sc["learning"])
 
 
 @pytest.mark.parametrize("name, settle_periods", [
@@ -118,10 +119,10 @@ def test_per_edge_and_vectorized_engines_are_bit_identical(name, settle_periods)
     assert_identical(rec_p, rec_v)
     # The solver did the same work, so the two engines saw the same sequence of equilibria.
     assert info_p["refactorizations"] == info_v["refactorizations"]
-    assert info_p["low_rank_refreshes"] == info_v["low_rank_refreshes"]
+    assert info_p["low_rank_updates"] == info_v["low_rank_updates"]
     # Not a trivial run: edges updated (gated), and the network learned something.
     p = sc["hw"].clock.update_probability
-    updates = rec_p.updates[-1].sum()
+    updates = rec_p.update_count[-1].sum()
     assert abs(updates / info_p["events"] - p) < 0.05
     assert rec_p.error_train[-1] < 0.9 * rec_p.error_train[0]
 
@@ -133,7 +134,7 @@ def test_settling_changes_the_trajectory():
     slow, _ = run_scenario_engine(sc, "vectorized", 3.0, periods=200, n_rec=11)
     assert not np.array_equal(fast.conductance[-1], slow.conductance[-1])
     # Same ticks, same gate draws: the number of updates does not depend on settling.
-    assert np.array_equal(fast.updates, slow.updates)
+    assert np.array_equal(fast.update_count, slow.update_count)
 
 
 # ---------------------------------------------------------------------------
@@ -148,7 +149,7 @@ def sync_case(name):
     if name == "lab_sign_rule":
         ladder = TapLadder()
         return (lab_allostery(), LearningConfig(rule="sign", taps=ladder),
-                HardwareSpec(memory=MemorySpec(kind="taps", taps=ladder)), np.full(16, 1.25e-5), "full", 150,
+                HardwareSpec(memory=MemorySpec(kind="taps")), np.full(16, 1.25e-5), "full", 150,
                 dict(alpha=0.5, eta=0.1, lam=0.0))
     if name == "lab_online_regression":
         return (lab_regression(n_train=5, n_test=4), LearningConfig(batch="online"), HardwareSpec(), np.ones(16),
@@ -172,15 +173,15 @@ def test_ideal_synchronous_clocks_reproduce_the_trainer(name):
     h = train_synchronous([task], config, steps, [k0], record_at=np.arange(steps + 1), **kw)
     records = {}
     for kind in ("per_edge", "vectorized"):
-        engine = EngineConfig(kind=kind, batch=batch, supervisor_period=1.0, max_rank=0)
-        rec, info = simulate(task, hw, engine, k0, np.arange(steps + 1) * 1.0, seed=11, **kw)
+        engine = EngineConfig(kind=kind, supervisor_period=1.0, max_rank=0)
+        rec, info = run_engine(task, hw, engine, k0, np.arange(steps + 1) * 1.0, seed=11, batch=batch, **kw)
         assert info["events"] == steps * task.network.n_edges
         for series in SYNC_SERIES:
             np.testing.assert_allclose(getattr(rec, series), getattr(h, series)[0], rtol=1e-12, atol=0,
                                        err_msg=f"{kind}: {series}")
         np.testing.assert_allclose(rec.conductance, h.conductance[0], rtol=1e-12, atol=0)
         # Every edge updates on every tick.
-        assert (rec.updates == np.arange(steps + 1)[:, None]).all()
+        assert (rec.update_count == np.arange(steps + 1)[:, None]).all()
         records[kind] = rec
     assert_identical(records["per_edge"], records["vectorized"])
     # Not trivial: it learned.
@@ -193,8 +194,8 @@ def test_low_rank_refresh_stays_close_to_the_trainer(name):
     corrections; rounding differs from a fresh factorization, but only at round-off level."""
     task, config, hw, k0, batch, steps, kw = sync_case(name)
     h = train_synchronous([task], config, steps, [k0], record_at=np.arange(steps + 1), **kw)
-    rec, info = simulate(task, hw, EngineConfig(kind="vectorized", batch=batch), k0, np.arange(steps + 1) * 1.0,
-                         seed=11, **kw)
+    rec, info = run_engine(task, hw, EngineConfig(kind="vectorized"), k0, np.arange(steps + 1) * 1.0,
+                           seed=11, batch=batch, **kw)
     np.testing.assert_allclose(rec.error_train, h.error_train[0], rtol=1e-10)
     np.testing.assert_allclose(rec.conductance, h.conductance[0], rtol=1e-9)
 
@@ -210,7 +211,7 @@ def test_cohort_split_does_not_change_the_output(name, settle_periods):
     for cohorts in (3, 7):
         split, info = run_scenario_engine(sc, "vectorized", settle_periods, periods=120, n_rec=13, cohorts=cohorts)
         assert_identical(base, split)
-    assert base.updates[-1].sum() > 0
+    assert base.update_count[-1].sum() > 0
 
 
 def _tick_log(monkeypatch):
@@ -260,7 +261,7 @@ def test_order_of_same_instant_events_does_not_matter(monkeypatch, settle_period
         order = [e for t, (e,) in log if t == 0.0]
         assert sorted(order) == list(range(16)) and order != first_instant  # the order really changed
         assert_identical(base, shuffled)
-    assert base.updates[-1].sum() > 0 and base.error_train[-1] < base.error_train[0]
+    assert base.update_count[-1].sum() > 0 and base.error_train[-1] < base.error_train[0]
 
 
 def test_order_of_cohorts_and_their_members_does_not_matter(monkeypatch):
@@ -324,10 +325,10 @@ def test_progress_slicing_does_not_change_the_output(kind):
     sc = scenario_clock()
     config = EngineConfig(kind=kind, settle_time=0.5, max_rank=sc["max_rank"])
     times = np.linspace(0.0, 97.3, 7)
-    plain, _ = simulate(sc["task"], sc["hw"], config, sc["k0"], times, seed=3, **sc["learning"])
+    plain, _ = run_engine(sc["task"], sc["hw"], config, sc["k0"], times, seed=3, **sc["learning"])
     seen = []
-    sliced, _ = simulate(sc["task"], sc["hw"], config, sc["k0"], times, seed=3, progress=seen.append,
-                         **sc["learning"])
+    sliced, _ = run_engine(sc["task"], sc["hw"], config, sc["k0"], times, seed=3, progress=seen.append,
+                           **sc["learning"])
     assert_identical(plain, sliced)
     assert len(seen) == len(times) and np.isclose(sum(seen), 97.3)
 
@@ -341,7 +342,8 @@ def test_progress_slicing_does_not_change_the_output(kind):
     (dict(settle_time=-1e-3), "engine.settle_time"),
     (dict(cohorts=0), "engine.cohorts"),
     (dict(max_rank=-1), "engine.max_rank"),
-    (dict(supervisor_period=0.0), "supervisor period"),
+    (dict(supervisor_period=0.0), "engine.supervisor_period"),
+    (dict(lowrank_tolerance=0.0), "engine.lowrank_tolerance"),
 ])
 def test_bad_engine_config(kwargs, match):
     with pytest.raises(ValueError, match=match):

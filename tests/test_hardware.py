@@ -7,12 +7,15 @@ import numpy as np
 import pytest
 
 from edgesim.engine.edges import EdgeModel
-from edgesim.engine.simulate import EngineConfig, simulate
+from edgesim.config import EngineConfig, LearningConfig
 from edgesim.hardware import (PRESETS, ClockSpec, ComparatorSpec, HardwareSpec, MemorySpec, acts, edge_parameters,
                               preset, tick_times, with_overrides)
 from edgesim.network import lab_network
-from edgesim.build import build_hardware
 from edgesim.scenario import ScenarioError, apply_overrides, load_scenario, parse_scenario
+from engine_support import run_engine
+
+#: The conductance range of the transistor2024 element (edgesim.config.PRESET_LEARNING).
+TRANSISTOR_RANGE = dict(k_min=1e-7, k_max=1e-2)
 
 ALLOSTERY = "scenarios/dillavou2022_allostery.toml"
 
@@ -51,12 +54,12 @@ def test_leaky_capacitor_relaxes_with_its_time_constant(kind, clock):
     k0 = np.linspace(2e-4, 1.6e-3, E)
     # Synchronous: records exactly at tick times (they show the previous tick).
     times = np.arange(61) * P if clock == "synchronous" else np.linspace(0.0, 60 * P, 121)
-    rec, info = simulate(lab_allostery(), hw, EngineConfig(kind=kind, supervisor_period=P), k0, times, seed=seed,
-                         alpha=0.5, eta=0.1, lam=0.0)
+    rec, info = run_engine(lab_allostery(), hw, EngineConfig(kind=kind, supervisor_period=P), k0, times, seed=seed,
+                         alpha=0.5, eta=0.1, lam=0.0, **TRANSISTOR_RANGE)
     mem = hw.memory
     params = edge_parameters(hw, seed, E)
     tau, bias = params.leak_time, params.bias
-    np.testing.assert_array_equal(info["leak_time"], tau)
+    np.testing.assert_array_equal(rec.edge_leak_time, tau)
     assert tau.std() > 0 and bias.std() > 0  # per-edge spreads are in play
     v0 = mem.threshold + k0 / mem.transconductance
     ticks = all_ticks(params, hw.clock.jitter_std, seed, E, 80)
@@ -76,11 +79,11 @@ def test_capacitor_without_leak_holds_its_charge():
     hw = with_overrides(preset("transistor2024"), dict(phase="random", jitter_std=0.1 * P), {},
                         dict(pump_gain=1e-300))
     k0 = np.linspace(2e-4, 1.6e-3, 16)
-    rec, info = simulate(lab_allostery(), hw, EngineConfig(kind="vectorized", supervisor_period=P), k0,
-                         np.linspace(0, 30 * P, 4), seed=1, alpha=0.5, eta=0.1, lam=0.0)
-    assert np.isinf(info["leak_time"]).all()
+    rec, info = run_engine(lab_allostery(), hw, EngineConfig(kind="vectorized", supervisor_period=P), k0,
+                         np.linspace(0, 30 * P, 4), seed=1, alpha=0.5, eta=0.1, lam=0.0, **TRANSISTOR_RANGE)
+    assert np.isinf(rec.edge_leak_time).all()
     np.testing.assert_allclose(rec.conductance, np.broadcast_to(k0, rec.conductance.shape), rtol=1e-12)
-    assert (rec.updates[-1] >= 29).all()
+    assert (rec.update_count[-1] >= 29).all()
 
 
 def test_capacitor_leaks_on_ticks_where_the_edge_does_not_act():
@@ -90,8 +93,8 @@ def test_capacitor_leaks_on_ticks_where_the_edge_does_not_act():
     seed, E = 3, 16
     k0 = np.linspace(2e-4, 1.6e-3, E)
     times = (np.arange(40) + 0.5) * P
-    rec, _ = simulate(lab_allostery(), hw, EngineConfig(kind="vectorized", supervisor_period=P), k0, times,
-                      seed=seed, alpha=0.5, eta=0.1, lam=0.0)
+    rec, _ = run_engine(lab_allostery(), hw, EngineConfig(kind="vectorized", supervisor_period=P), k0, times,
+                      seed=seed, alpha=0.5, eta=0.1, lam=0.0, **TRANSISTOR_RANGE)
     mem = hw.memory
     v0 = mem.threshold + k0 / mem.transconductance
     last_tick = np.floor(times / P) * P  # synchronous clocks: ticks at n P, acting or not
@@ -156,7 +159,7 @@ def test_engines_tick_at_the_hardware_clock_times(monkeypatch, kind):
 
     monkeypatch.setattr(EdgeModel, "tick", tick)
     seed, end = 4, 60.0
-    rec, info = simulate(lab_allostery(), hw, EngineConfig(kind=kind, settle_time=0.7), np.ones(16),
+    rec, info = run_engine(lab_allostery(), hw, EngineConfig(kind=kind, settle_time=0.7), np.ones(16),
                          np.array([0.0, end]), seed=seed, alpha=0.01, eta=0.1, lam=0.0)
     edges = np.concatenate([s[0] for s in seen])
     counters = np.concatenate([s[1] for s in seen])
@@ -168,14 +171,14 @@ def test_engines_tick_at_the_hardware_clock_times(monkeypatch, kind):
         mine = np.sort(times[edges == e])
         due = expected[e][expected[e] < end]
         np.testing.assert_array_equal(mine, due[~np.isnan(due)])
-    assert info["events"] == rec.events[-1] == len(times)
+    assert info["events"] == rec.edge_events[-1] == len(times)
 
 
 def test_first_tick_interval_is_the_clock_interval():
     spec = HardwareSpec(clock=ClockSpec(period=1.0, jitter_std=0.3),
-                        memory=MemorySpec(kind="capacitor", k_min=1e-7, k_max=1e-2))
+                        memory=MemorySpec(kind="capacitor"))
     params = edge_parameters(spec, 0, 32)
-    model = EdgeModel(spec, params, 0, 0.5, 0.1, 0.0)
+    model = EdgeModel(spec, params, 0, LearningConfig(alpha=0.5, eta=0.1, **TRANSISTOR_RANGE))
     state, _ = model.initial_state(np.full(32, 5e-4))
     e = np.arange(32)
     skipped = state.tick == 1
@@ -194,7 +197,7 @@ def test_comparator_noise_raises_the_error_floor():
     floors = []
     for noise in (0.0, 0.02, 0.08):
         hw = HardwareSpec(comparator=ComparatorSpec(noise_std=noise), memory=MemorySpec(kind="taps"))
-        rec, _ = simulate(lab_allostery(), hw, EngineConfig(kind="vectorized"), np.full(16, 1.25e-5),
+        rec, _ = run_engine(lab_allostery(), hw, EngineConfig(kind="vectorized"), np.full(16, 1.25e-5),
                           np.arange(701) * 1.0, seed=2, alpha=0.5, eta=0.1, lam=0.0)
         assert rec.error_train[300:].max() < 0.2 * rec.error_train[0]  # it learned before reaching the floor
         floors.append(rec.error_train[300:].mean())
@@ -212,7 +215,7 @@ def test_comparator_noise_raises_the_error_floor():
 def test_desynchronous_gating_acts_on_the_drawn_ticks(kind):
     p, seed, end = 0.3, 9, 400.0
     hw = HardwareSpec(clock=ClockSpec(period=1.0, drift_std=0.05, phase="random", update_probability=p))
-    rec, info = simulate(lab_allostery(), hw, EngineConfig(kind=kind, settle_time=0.5), np.ones(16),
+    rec, info = run_engine(lab_allostery(), hw, EngineConfig(kind=kind, settle_time=0.5), np.ones(16),
                          np.array([0.0, end / 2, end]), seed=seed, alpha=0.01, eta=0.1, lam=0.0)
     params = edge_parameters(hw, seed, 16)
     ticks = all_ticks(params, 0.0, seed, 16, 500)
@@ -223,8 +226,8 @@ def test_desynchronous_gating_acts_on_the_drawn_ticks(kind):
         n_ticks[e] = n.size
         n_acts[e] = acts(p, seed, np.full(n.size, e), n).sum()
     # Exactly the gated ticks updated ...
-    np.testing.assert_array_equal(rec.updates[-1], n_acts)
-    assert info["events"] == rec.events[-1] == n_ticks.sum()
+    np.testing.assert_array_equal(rec.update_count[-1], n_acts)
+    assert info["events"] == rec.edge_events[-1] == n_ticks.sum()
     # ... and their fraction is the update probability (binomial, 4 sigma).
     frac = n_acts.sum() / n_ticks.sum()
     assert abs(frac - p) < 4 * np.sqrt(p * (1 - p) / n_ticks.sum())
@@ -235,10 +238,10 @@ def test_desynchronous_gating_acts_on_the_drawn_ticks(kind):
 def test_zero_update_probability_freezes_the_network():
     hw = HardwareSpec(clock=ClockSpec(update_probability=0.0))
     k0 = np.linspace(0.5, 1.5, 16)
-    rec, info = simulate(lab_allostery(), hw, EngineConfig(kind="vectorized"), k0, np.arange(21) * 1.0, seed=0,
+    rec, info = run_engine(lab_allostery(), hw, EngineConfig(kind="vectorized"), k0, np.arange(21) * 1.0, seed=0,
                          alpha=0.05, eta=0.1, lam=0.0)
     assert info["events"] == 20 * 16
-    assert (rec.updates == 0).all()
+    assert (rec.update_count == 0).all()
     np.testing.assert_array_equal(rec.conductance, np.broadcast_to(k0, rec.conductance.shape))
     assert (rec.error_train == rec.error_train[0]).all()
 
@@ -250,7 +253,7 @@ def test_zero_update_probability_freezes_the_network():
 def desync_run(p, updates_per_edge, memory, k0, alpha, checkpoints, seed=1):
     hw = HardwareSpec(clock=ClockSpec(update_probability=p), memory=memory)
     times = np.asarray(checkpoints, float) / p  # equal expected number of updates per edge
-    rec, info = simulate(lab_allostery(), hw, EngineConfig(kind="vectorized"), k0, times, seed=seed,
+    rec, info = run_engine(lab_allostery(), hw, EngineConfig(kind="vectorized"), k0, times, seed=seed,
                          alpha=alpha, eta=0.1, lam=0.0)
     return rec
 
@@ -266,7 +269,7 @@ def test_desynchronous_coupled_learning_at_equal_expected_updates():
     errors = {}
     for p in (1.0, 0.5, 0.1):
         rec = desync_run(p, 100, MemorySpec(), np.ones(16), 0.01, checkpoints)
-        assert abs(rec.updates[-1].mean() / 100 - 1) < 0.1
+        assert abs(rec.update_count[-1].mean() / 100 - 1) < 0.1
         errors[p] = rec.error_train
     print("\ncoupled learning, allostery, lab network: training error vs expected updates per edge")
     print("   p   " + "".join(f"{n:>10d}" for n in checkpoints))
@@ -313,7 +316,7 @@ def test_twin_mismatch_drives_learning_at_zero_error():
     change = {}
     for mismatch in (0.0, 0.05):
         hw = HardwareSpec(memory=MemorySpec(twin_mismatch_std=mismatch))
-        rec, _ = simulate(task, hw, EngineConfig(kind="vectorized"), k0, np.arange(31) * 1.0, seed=0,
+        rec, _ = run_engine(task, hw, EngineConfig(kind="vectorized"), k0, np.arange(31) * 1.0, seed=0,
                           alpha=0.05, eta=0.1, lam=0.0)
         change[mismatch] = np.abs(rec.conductance[-1] / k0 - 1).max()
         assert rec.error_train[0] < 1e-20
@@ -374,9 +377,8 @@ def test_bad_hardware_spec_names_the_key(make, match):
 
 
 def test_preset_incompatible_with_rule_names_the_rule():
-    scenario = load_scenario(ALLOSTERY, ["engine.kind=vectorized", "engine.hardware=transistor2024"])
-    with pytest.raises(ScenarioError, match=r"learning\.rule"):
-        build_hardware(scenario)
+    with pytest.raises(ScenarioError, match=r"engine\.hardware.*learning\.rule"):
+        load_scenario(ALLOSTERY, ["engine.kind=vectorized", "engine.hardware=transistor2024"])
 
 
 @pytest.mark.parametrize("overrides, match", [
@@ -407,7 +409,7 @@ def test_presets_and_scenario_hardware():
     # Scenario keys override the preset; the rest comes from the preset.
     scenario = load_scenario(ALLOSTERY, ["engine.kind=vectorized", "engine.hardware=digipot2022",
                                          "clock.update_probability=0.5", "comparator.offset_std=0.003"])
-    spec = build_hardware(scenario)
+    spec = scenario.hardware
     assert spec.clock.update_probability == 0.5 and spec.clock.period == 0.25
     assert spec.comparator.offset_std == 0.003 and spec.comparator.noise_std == digipot.comparator.noise_std
     assert spec.memory.kind == "taps"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 import re
 import tomllib
 from pathlib import Path
@@ -527,11 +528,11 @@ def test_task_draws_depend_on_seed_and_realization_only():
 def test_initial_conductance_spread():
     s = _parse("quickstart.toml", "learning.initial_spread=0.5")
     net = build_network(s.network, 0)
-    k1 = initial_conductance(s, net, 1.0, 0)
-    k3 = initial_conductance(s, net, 3.0, 0)
+    k1 = initial_conductance(s.learning, net, s.run.seed, 0)
+    k3 = initial_conductance(replace(s.learning, kappa=3.0), net, s.run.seed, 0)
     assert k1.shape == (net.n_edges,)
     assert np.all((k1 >= 0.5) & (k1 <= 1.5)) and k1.std() > 0
     np.testing.assert_allclose(k3, 3.0 * k1, rtol=1e-15)  # same draw for every kappa
     s0 = _parse("quickstart.toml")
-    assert np.all(initial_conductance(s0, net, 2.0, 0) == 2.0)
-    assert math.isclose(float(initial_conductance(s, net, 1.0, 1).mean()), 1.0, abs_tol=0.2)
+    assert np.all(initial_conductance(replace(s0.learning, kappa=2.0), net, s0.run.seed, 0) == 2.0)
+    assert math.isclose(float(initial_conductance(s.learning, net, s.run.seed, 1).mean()), 1.0, abs_tol=0.2)

@@ -130,7 +130,7 @@ def test_bad_initial_conductance(k0, match):
 def test_bad_config():
     with pytest.raises(ValueError, match="k_min"):
         LearningConfig(k_min=2.0, k_max=1.0)
-    with pytest.raises(ValueError, match="learning rule"):
+    with pytest.raises(ValueError, match=r"learning\.rule"):
         LearningConfig(rule="hebbian")
 
 

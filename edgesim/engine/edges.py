@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..hardware import (EdgeParameters, HardwareSpec, acts, capacitor_conductance, capacitor_relax,
+from ..config import HardwareSpec, LearningConfig
+from ..hardware import (EdgeParameters, acts, capacitor_conductance, capacitor_gate_voltage, capacitor_relax,
                         comparator_noise, tick_times)
 from ..rules import clip_conductance, coupled_learning_update_squared, sign_rule_direction
 
@@ -21,13 +22,19 @@ __all__ = ["EdgeModel", "EdgeState"]
 
 @dataclass
 class EdgeState:
-    """Mutable per-edge state (arrays of length n_edges)."""
+    """Mutable per-edge state (arrays of length n_edges).
+
+    The memory (``tap`` for potentiometers, ``gate_voltage`` for capacitors,
+    ``conductance`` itself for ideal elements) is the only source of an
+    edge's conductance; ``conductance`` always holds the value the memory
+    realises and is written in place only by :class:`EdgeModel`.
+    """
 
     tick: np.ndarray  # index of the next tick
     last_tick: np.ndarray  # time of the previous tick (s)
     last_update: np.ndarray  # time of the last update (s), for the capacitor leak
     updates: np.ndarray  # number of updates made
-    conductance: np.ndarray  # the element's own conductance (committed to the physics by the engine)
+    conductance: np.ndarray  # what the memory realises (committed to the physics by the engine)
     tap: np.ndarray | None = None
     gate_voltage: np.ndarray | None = None
 
@@ -41,39 +48,34 @@ class EdgeModel:
     params : EdgeParameters
     seed : int
         Master seed of the counter-based draws.
-    alpha, eta, lam : float
-        Learning rate, nudge and power-efficiency amplitude.
+    learning : LearningConfig
+        Learning rate, nudge, lambda, the element's conductance range, tap
+        ladder and comparator dead band.
     """
 
-    def __init__(self, hardware: HardwareSpec, params: EdgeParameters, seed: int, alpha: float, eta: float,
-                 lam: float):
+    def __init__(self, hardware: HardwareSpec, params: EdgeParameters, seed: int, learning: LearningConfig):
         self.hw = hardware
         self.params = params
         self.seed = int(seed)
-        self.alpha, self.eta, self.lam = float(alpha), float(eta), float(lam)
+        self.learning = learning
+        self.alpha, self.eta, self.lam = float(learning.alpha), float(learning.eta), float(learning.lambda_)
+        self.k_min, self.k_max = learning.k_min, learning.k_max
         self.kind = hardware.memory.kind
         cmp_ = hardware.comparator
         self.ideal_comparator = cmp_.noise_std == 0 and cmp_.offset_std == 0
         self.leaks = self.kind == "capacitor" and bool(np.isfinite(params.leak_time).any())
         if self.kind == "taps":
-            self.ladder = hardware.memory.taps.conductances
+            self.ladder = learning.taps.conductances
 
     def initial_state(self, conductance: np.ndarray) -> tuple[EdgeState, np.ndarray]:
         """Initial state and the conductances it realises (taps snap to the ladder)."""
         n = len(conductance)
         state = EdgeState(tick=np.zeros(n, np.int64), last_tick=self.params.phase - self.params.period,
-                          last_update=np.zeros(n), updates=np.zeros(n, np.int64), conductance=np.zeros(n))
-        k = np.asarray(conductance, dtype=float).copy()
-        mem = self.hw.memory
-        if self.kind == "taps":
-            state.tap = mem.taps.nearest_tap(k / self.params.ladder_scale)
-            k = self.ladder[state.tap] * self.params.ladder_scale
-        elif self.kind == "capacitor":
-            state.gate_voltage = mem.threshold + k / mem.transconductance
-            k = capacitor_conductance(state.gate_voltage, mem)
-        else:
-            k = clip_conductance(k, mem.k_min, mem.k_max)
-        state.conductance = k.copy()
+                          last_update=np.zeros(n), updates=np.zeros(n, np.int64), conductance=np.zeros(n),
+                          tap=np.zeros(n, np.int64) if self.kind == "taps" else None,
+                          gate_voltage=np.zeros(n) if self.kind == "capacitor" else None)
+        self.write(state, np.arange(n), conductance)
+        k = state.conductance.copy()
         # A jittered first tick can fall before t = 0: such an edge starts with its second tick.
         first = self.next_times(state, np.arange(n))
         early = first < 0
@@ -81,15 +83,34 @@ class EdgeModel:
         state.last_tick[early] = first[early]
         return state, k
 
+    def write(self, state: EdgeState, edges: np.ndarray, conductance) -> None:
+        """Set the memory of ``edges`` to hold ``conductance`` as closely as the element can.
+
+        Taps move to the nearest tap of each edge's ladder, a capacitor's gate
+        goes to the voltage that gives the conductance (clipped to the
+        element's range), an ideal element clips to ``[k_min, k_max]``.
+        """
+        k = np.asarray(conductance, dtype=float)
+        if self.kind == "taps":
+            scale = self.params.ladder_scale[edges]
+            state.tap[edges] = self.learning.taps.nearest_tap(k / scale)
+            state.conductance[edges] = self.ladder[state.tap[edges]] * scale
+        elif self.kind == "capacitor":
+            state.gate_voltage[edges] = capacitor_gate_voltage(k, self.hw.memory)
+            state.conductance[edges] = capacitor_conductance(state.gate_voltage[edges], self.hw.memory,
+                                                             self.k_min, self.k_max)
+        else:
+            state.conductance[edges] = clip_conductance(k, self.k_min, self.k_max)
+
     def next_times(self, state: EdgeState, edges: np.ndarray) -> np.ndarray:
         """Time of the next tick of ``edges``."""
         return tick_times(self.params, self.hw.clock.jitter_std, self.seed, edges, state.tick[edges])
 
-    def tick(self, state: EdgeState, edges: np.ndarray, times: np.ndarray, physics) -> tuple[np.ndarray, np.ndarray]:
+    def tick(self, state: EdgeState, edges: np.ndarray, times: np.ndarray, physics) -> np.ndarray:
         """Edges ``edges`` tick at ``times``: measure, decide and update their memory.
 
-        Returns the edges whose conductance changed and the new values (to be
-        committed to the shared physics by the engine).
+        Returns the edges whose memory was updated (to be committed to the
+        shared physics by the engine).
         """
         ticks = state.tick[edges]
         interval = times - state.last_tick[edges]
@@ -102,27 +123,27 @@ class EdgeModel:
             # A passive capacitor leaks on every tick, whether or not its edge acts.
             return self._leaky_capacitor(state, edges, times, interval, act, ticks, physics)
         if active.size == 0:
-            return active, np.zeros(0)
+            return active
         mem = self.hw.memory
         if self.kind == "taps":
             free_sq, clamped_sq = physics.mean_square_drops(active)
             direction = sign_rule_direction(np.sqrt(free_sq), np.sqrt(clamped_sq), self.lam,
-                                            self.hw.comparator.deadband, self._comparator_error(active, ticks[act]))
-            state.tap[active] = mem.taps.step(state.tap[active], direction)
+                                            self.learning.deadband, self._comparator_error(active, ticks[act]))
+            state.tap[active] = self.learning.taps.step(state.tap[active], direction)
             k_new = self.ladder[state.tap[active]] * self.params.ladder_scale[active]
         else:
             free_sq, clamped_sq = self._measure(active, ticks[act], physics)
             signal = coupled_learning_update_squared(free_sq, clamped_sq, 1.0, 1.0, self.lam)
             if self.kind == "ideal":
                 k_new = clip_conductance(state.conductance[active] + (self.alpha / self.eta) * signal,
-                                         mem.k_min, mem.k_max)
+                                         self.k_min, self.k_max)
             else:
                 state.gate_voltage[active] = state.gate_voltage[active] + self._pump(interval[act], signal)
-                k_new = capacitor_conductance(state.gate_voltage[active], mem)
+                k_new = capacitor_conductance(state.gate_voltage[active], mem, self.k_min, self.k_max)
         state.last_update[active] = times[act]
         state.updates[active] += 1
         state.conductance[active] = k_new
-        return active, k_new
+        return active
 
     def _pump(self, interval, signal):
         """Gate-voltage step of the charge pump: the window scales with the actual tick interval."""
@@ -141,9 +162,8 @@ class EdgeModel:
             state.updates[active] += 1
         state.gate_voltage[edges] = v
         state.last_update[edges] = times
-        k_new = capacitor_conductance(v, mem)
-        state.conductance[edges] = k_new
-        return edges, k_new
+        state.conductance[edges] = capacitor_conductance(v, mem, self.k_min, self.k_max)
+        return edges
 
     def _comparator_error(self, active, ticks):
         """Offset plus noise of each comparison (V), added to the clamped reading."""

@@ -18,8 +18,7 @@ def edge_agent(env, ctx: EngineContext, edge: int):
         # The tick time itself, not env.now: simpy's clock can differ from it in the last bit.
         ctx.physics.view(t)
         ctx.events += 1
-        updated, values = ctx.model.tick(ctx.state, me, np.array([t]), ctx.physics)
-        ctx.stage(updated, values, t)
+        ctx.stage(ctx.model.tick(ctx.state, me, np.array([t]), ctx.physics), t)
 
 
 def start_per_edge(env, ctx: EngineContext) -> None:

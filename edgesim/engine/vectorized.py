@@ -29,10 +29,10 @@ def cohort(env, ctx: EngineContext, members: np.ndarray):
         while due.any():
             batch = members[due]
             ctx.events += batch.size
-            updated, values = model.tick(state, batch, times[due], physics)
+            updated = model.tick(state, batch, times[due], physics)
             if updated.size:
                 # the time of the earliest change, as if each tick had committed on its own
-                ctx.stage(updated, values, float(times[due][np.isin(batch, updated)].min()))
+                ctx.stage(updated, float(times[due][np.isin(batch, updated)].min()))
             times[due] = model.next_times(state, batch)
             due = times < horizon
 

@@ -1,0 +1,579 @@
+"""Every configuration of a run, as validated frozen dataclasses.
+
+This module is the one place where each setting, its default, its unit and
+its allowed values are defined.  The scenario parser (:mod:`edgesim.scenario`)
+builds these objects directly from TOML; the trainer, the engines and the
+hardware models take them as they are.  Each dataclass checks its own values
+when it is made, so an invalid configuration cannot exist; the error names the
+scenario key (``learning.eta``, ``clock.period``, ...).
+
+Who owns what
+-------------
+* :class:`LearningConfig` — the learning rule and the edge element's range:
+  ``alpha``, ``eta``, ``lambda``, the initial conductances (``kappa``,
+  ``initial_spread``), the conductance range ``[k_min, k_max]``, the tap ladder
+  of the sign rule and the comparator dead band.
+* :class:`HardwareSpec` — the imperfections of autonomous edges: clocks
+  (:class:`ClockSpec`), comparators (:class:`ComparatorSpec`) and memory
+  elements (:class:`MemorySpec`).  Presets are in :data:`PRESETS`.
+* :class:`EngineConfig` — how the simulation runs (engine kind, settling,
+  low-rank solver policy, supervisor clock).
+* :class:`RunConfig`, :class:`NetworkConfig`, :class:`TaskConfig` — length and
+  recording, the network, the task.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ConfigError", "RunConfig", "NetworkConfig", "TaskConfig", "TapLadder", "LearningConfig", "EngineConfig",
+    "ClockSpec", "ComparatorSpec", "MemorySpec", "HardwareSpec", "PRESETS", "PRESET_LEARNING", "preset",
+    "NETWORK_KINDS", "TASK_KINDS", "ENGINE_KINDS", "RULES", "BATCH_MODES", "MEMORY_KINDS",
+    "AUTO_PER_EDGE_MAX_EDGES",
+]
+
+
+class ConfigError(ValueError):
+    """An invalid setting; the message names the scenario key."""
+
+
+NETWORK_KINDS = ("jammed", "square_lattice", "divider", "lab", "transistor_lattice", "edge_list")
+TASK_KINDS = ("edge_regression", "node_regression", "allostery", "iris", "divider")
+#: ``synchronous`` is the plain trainer; the others are the autonomous-edge engines.
+ENGINE_KINDS = ("synchronous", "per_edge", "vectorized", "auto")
+RULES = ("coupled", "sign")
+BATCH_MODES = ("full", "online")
+MEMORY_KINDS = ("ideal", "taps", "capacitor")
+CLOCK_PHASES = ("synchronous", "random")
+TAP_QUANTITIES = ("resistance", "conductance")
+TAP_SPACINGS = ("linear", "log")
+#: ``engine.kind = "auto"`` uses the per-edge engine up to this many edges.
+AUTO_PER_EDGE_MAX_EDGES = 64
+
+
+# -- value checks (each raises ConfigError naming section.key) -------------------------------------
+def _number(section, key, value, *, integer=False, positive=False, nonneg=False, unit=None, allow_inf=False):
+    kind = "an integer" if integer else "a number"
+    ok = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.integer, np.floating))
+    if not ok or isinstance(value, bool):
+        raise ConfigError(f"{section}.{key} must be {kind}, got {value!r}")
+    if math.isnan(value) or (math.isinf(value) and not (allow_inf and value > 0)):
+        raise ConfigError(f"{section}.{key} must be finite, got {value!r}")
+    suffix = f" {unit}" if unit else ""
+    if positive and value <= 0:
+        raise ConfigError(f"{section}.{key} must be > 0{suffix}, got {value!r}")
+    if nonneg and value < 0:
+        raise ConfigError(f"{section}.{key} must be >= 0{suffix}, got {value!r}")
+    return value
+
+
+def _in_range(section, key, value, low, high, what=""):
+    _number(section, key, value)
+    if not low <= value <= high:
+        raise ConfigError(f"{section}.{key} must lie in [{low:g}, {high:g}]{what}, got {value!r}")
+
+
+def _choice(section, key, value, options):
+    if value not in options:
+        raise ConfigError(f"{section}.{key} must be one of {', '.join(map(repr, options))}; got {value!r}")
+    return value
+
+
+def _int_list(section, key, value, length=None):
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
+        raise ConfigError(f"{section}.{key} must be a list of integers (node indices), got {value!r}")
+    if length is not None and len(value) != length:
+        raise ConfigError(f"{section}.{key} must list {length} nodes, got {len(value)}")
+
+
+# -- run, network, task ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunConfig:
+    """``[run]``: length, recording and seed of a run.
+
+    Attributes
+    ----------
+    seed : int
+        Master seed of every random draw.
+    steps : int
+        Learning steps (the engines run ``steps * step_duration`` seconds).
+    step_duration : float
+        Simulated seconds per step (s).
+    record_points, record_every : int
+        Log-spaced record points, or a record every ``record_every`` steps (if > 0).
+    conductance_every : int
+        Conductances are kept at every ``conductance_every``-th record.
+    realizations : int
+        Network and task draws.
+    max_stack : int
+        Systems the synchronous trainer stacks into one solve.
+    """
+
+    seed: int = 0
+    steps: int = 1000
+    step_duration: float = 1.0
+    record_points: int = 100
+    record_every: int = 0
+    conductance_every: int = 1
+    realizations: int = 1
+    max_stack: int = 256
+
+    def __post_init__(self):
+        s = "run"
+        _number(s, "seed", self.seed, integer=True, nonneg=True)
+        _number(s, "steps", self.steps, integer=True, nonneg=True)
+        _number(s, "step_duration", self.step_duration, positive=True, unit="s")
+        _number(s, "record_points", self.record_points, integer=True, positive=True)
+        _number(s, "record_every", self.record_every, integer=True, nonneg=True)
+        _number(s, "conductance_every", self.conductance_every, integer=True, positive=True)
+        _number(s, "realizations", self.realizations, integer=True, positive=True)
+        _number(s, "max_stack", self.max_stack, integer=True, positive=True)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """``[network]``: which network to build (see :mod:`edgesim.network`)."""
+
+    kind: str = "lab"
+    size: int = 64
+    realization: int = 1
+    nx: int = 10
+    ny: int = 0
+    periodic: bool = False
+    path: str = ""
+
+    def __post_init__(self):
+        s = "network"
+        _choice(s, "kind", self.kind, NETWORK_KINDS)
+        _number(s, "size", self.size, integer=True, positive=True)
+        _number(s, "realization", self.realization, integer=True, positive=True)
+        _number(s, "nx", self.nx, integer=True, positive=True)
+        _number(s, "ny", self.ny, integer=True, nonneg=True)
+        if not isinstance(self.path, str):
+            raise ConfigError(f"network.path must be a file name (string), got {self.path!r}")
+        if not isinstance(self.periodic, bool):
+            raise ConfigError(f"network.periodic must be true or false, got {self.periodic!r}")
+        if self.kind == "edge_list" and not self.path:
+            raise ConfigError("network.path is required for kind = 'edge_list'")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """``[task]``: what the network learns (see :mod:`edgesim.tasks`)."""
+
+    kind: str = "allostery"
+    ground: int = -1
+    input_nodes: tuple = ()
+    output_nodes: tuple = ()
+    input_voltages: tuple = ()
+    output_voltages: tuple = ()
+    coefficients: tuple = ()
+    n_sources: int = 2
+    n_targets: int = 2
+    n_train: int = 20
+    n_test: int = 100
+    coefficient_min: float = 0.1
+    coefficient_max: float = 0.5
+    input_min: float = 0.0
+    input_max: float = 1.0
+    train_per_class: int = 10
+    targets: tuple = ()
+    steps_per_target: int = 100
+    input_voltage: float = 5.0
+
+    def __post_init__(self):
+        s = "task"
+        _choice(s, "kind", self.kind, TASK_KINDS)
+        for key in ("n_sources", "n_targets", "n_train", "n_test", "train_per_class", "steps_per_target"):
+            _number(s, key, getattr(self, key), integer=True, positive=True)
+        for key in ("coefficient_min", "coefficient_max", "input_min", "input_max", "input_voltage"):
+            _number(s, key, getattr(self, key))
+        _number(s, "ground", self.ground, integer=True)
+        if self.coefficient_min > self.coefficient_max:
+            raise ConfigError(f"task.coefficient_min must not exceed task.coefficient_max, got "
+                              f"{self.coefficient_min} > {self.coefficient_max}")
+        if self.input_min >= self.input_max:
+            raise ConfigError(f"task.input_min must be below task.input_max, got {self.input_min} >= {self.input_max}")
+        if self.kind in ("node_regression", "allostery", "iris"):
+            self._check_nodes()
+        if self.kind == "iris" and self.train_per_class >= 50:
+            raise ConfigError("task.train_per_class must be below 50 (Iris has 50 flowers per species; "
+                              "the rest form the test set)")
+        if self.kind == "allostery":
+            if len(self.input_voltages) != len(self.input_nodes):
+                raise ConfigError("task.input_voltages needs one voltage per input node")
+            if len(self.output_voltages) != len(self.output_nodes):
+                raise ConfigError("task.output_voltages needs one voltage per output node")
+        if self.kind == "node_regression":
+            shape = (len(self.output_nodes), len(self.input_nodes))
+            rows = self.coefficients
+            if len(rows) != shape[0] or any(not isinstance(r, tuple) or len(r) != shape[1] for r in rows) \
+                    or any(isinstance(v, bool) or not isinstance(v, (int, float)) for r in rows for v in r):
+                raise ConfigError(f"task.coefficients must be a {shape[0]} x {shape[1]} list of lists "
+                                  "(one row per output node)")
+        if self.kind == "divider" and not self.targets:
+            raise ConfigError("task.targets (list of desired output voltages) is required for task kind 'divider'")
+
+    def _check_nodes(self):
+        if self.ground < 0:
+            raise ConfigError(f"task.ground (the 0 V node) is required for task kind {self.kind!r}")
+        _int_list("task", "input_nodes", self.input_nodes, 4 if self.kind == "iris" else None)
+        _int_list("task", "output_nodes", self.output_nodes, 3 if self.kind == "iris" else None)
+        if not self.input_nodes or not self.output_nodes:
+            raise ConfigError(f"task.input_nodes and task.output_nodes are required for task kind {self.kind!r}")
+        roles = [(self.ground, "ground")] + [(v, "input") for v in self.input_nodes] \
+            + [(v, "output") for v in self.output_nodes]
+        for node in dict.fromkeys(v for v, _ in roles):
+            held = [r for v, r in roles if v == node]
+            if len(held) > 1:
+                raise ConfigError(f"task: node {node} is both {held[0]} and {held[1]}; a node can be "
+                                  "fixed by only one condition")
+
+
+# -- learning ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TapLadder:
+    """``[learning.taps]``: the discrete conductance values of a digital potentiometer.
+
+    Parameters
+    ----------
+    n_taps : int
+        Number of wiper positions (AD5220: 128).
+    low, high : float
+        Range of the controlled quantity: resistances in ohms when
+        ``quantity="resistance"``, conductances in siemens otherwise.
+    quantity : {"resistance", "conductance"}
+        Which quantity the taps step in.
+    spacing : {"linear", "log"}
+        Equal steps or equal ratios between taps.
+
+    Notes
+    -----
+    Taps are indexed in order of increasing conductance, so a +1 sign-rule
+    step always raises the conductance.
+    """
+
+    n_taps: int = 128
+    low: float = 100e3 / 128
+    high: float = 100e3
+    quantity: str = "resistance"
+    spacing: str = "linear"
+
+    def __post_init__(self):
+        s = "learning.taps"
+        _number(s, "n_taps", self.n_taps, integer=True, positive=True)
+        _number(s, "low", self.low, positive=True)
+        _number(s, "high", self.high, positive=True)
+        _choice(s, "quantity", self.quantity, TAP_QUANTITIES)
+        _choice(s, "spacing", self.spacing, TAP_SPACINGS)
+        if self.n_taps < 2:
+            raise ConfigError(f"learning.taps.n_taps: a tap ladder needs at least 2 taps, got {self.n_taps}")
+        if not self.low < self.high:
+            raise ConfigError(f"learning.taps: the range must satisfy low < high, got low={self.low}, "
+                              f"high={self.high}")
+
+    @property
+    def conductances(self) -> np.ndarray:
+        """Conductance of every tap, ascending (siemens if ``low``/``high`` are SI)."""
+        if self.spacing == "linear":
+            values = np.linspace(self.low, self.high, self.n_taps)
+        else:
+            values = np.geomspace(self.low, self.high, self.n_taps)
+        k = 1.0 / values if self.quantity == "resistance" else values
+        return np.sort(k)
+
+    def nearest_tap(self, conductance) -> np.ndarray:
+        """Index of the tap whose conductance is closest to ``conductance``."""
+        k = self.conductances
+        c = np.asarray(conductance, dtype=float)
+        idx = np.clip(np.searchsorted(k, c), 1, len(k) - 1)
+        lower_closer = np.abs(c - k[idx - 1]) <= np.abs(k[idx] - c)
+        return np.where(lower_closer, idx - 1, idx).astype(np.int64)
+
+    def step(self, tap, direction) -> np.ndarray:
+        """Move each tap index by ``direction`` (+1/0/-1), staying on the ladder."""
+        return np.clip(np.asarray(tap) + np.asarray(direction, dtype=np.int64), 0, self.n_taps - 1)
+
+
+@dataclass(frozen=True)
+class LearningConfig:
+    """``[learning]``: how edges learn, and the range of the element that learns.
+
+    Attributes
+    ----------
+    rule : {"coupled", "sign"}
+        Continuous (power-efficient) coupled learning, or the discrete sign
+        rule on a tap ladder.
+    batch : {"full", "online"}
+        Mean update over all training examples per step, or one example per
+        step (cycling through the training set).
+    alpha : float
+        Learning rate (conductance units per V^2 per unit nudge).
+    eta : float
+        Nudge, ``0 < eta <= 1``.
+    lambda_ : float
+        Power-efficiency amplitude lambda in [0, 1] (TOML key ``lambda``).
+    kappa : float
+        Initial conductance scale (S).
+    initial_spread : float
+        Relative spread of the initial conductances, in [0, 1).
+    k_min, k_max : float
+        Conductance range of the element (S).
+    deadband : float
+        Comparator dead band of the sign rule (V).
+    class_margin : float
+        Separation pushed into the classification targets (V).
+    epoch_steps : int
+        Steps between classification target resets (0: the training-set size).
+    taps : TapLadder
+        Tap ladder of the sign rule.
+    """
+
+    rule: str = "coupled"
+    batch: str = "full"
+    alpha: float = 0.5
+    eta: float = 1e-3
+    lambda_: float = 0.0
+    kappa: float = 1.0
+    initial_spread: float = 0.0
+    k_min: float = 1e-4
+    k_max: float = 1e6
+    deadband: float = 0.0
+    class_margin: float = 0.5
+    epoch_steps: int = 0
+    taps: TapLadder = field(default_factory=TapLadder)
+
+    def __post_init__(self):
+        s = "learning"
+        _choice(s, "rule", self.rule, RULES)
+        _choice(s, "batch", self.batch, BATCH_MODES)
+        _number(s, "alpha", self.alpha, nonneg=True)
+        _number(s, "eta", self.eta, positive=True)
+        if self.eta > 1:
+            raise ConfigError(f"learning.eta (the nudge) must satisfy 0 < eta <= 1, got {self.eta}")
+        _in_range(s, "lambda", self.lambda_, 0.0, 1.0, " (1 = directed aging)")
+        _number(s, "kappa", self.kappa, positive=True, unit="S")
+        _number(s, "initial_spread", self.initial_spread, nonneg=True)
+        if self.initial_spread >= 1:
+            raise ConfigError("learning.initial_spread must be below 1 (relative spread of initial conductances)")
+        _number(s, "k_min", self.k_min, positive=True, unit="S")
+        _number(s, "k_max", self.k_max, positive=True, unit="S")
+        if self.k_min >= self.k_max:
+            raise ConfigError(f"learning.k_min must be below learning.k_max, got {self.k_min} >= {self.k_max}")
+        _number(s, "deadband", self.deadband, nonneg=True, unit="V")
+        _number(s, "class_margin", self.class_margin, nonneg=True, unit="V")
+        _number(s, "epoch_steps", self.epoch_steps, integer=True, nonneg=True)
+        if not isinstance(self.taps, TapLadder):
+            raise ConfigError(f"learning.taps must be a tap ladder table, got {self.taps!r}")
+
+
+# -- engine -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EngineConfig:
+    """``[engine]``: which engine runs the scenario and how.
+
+    Attributes
+    ----------
+    kind : {"synchronous", "per_edge", "vectorized", "auto"}
+        ``synchronous`` is the plain trainer; ``auto`` picks the per-edge
+        engine up to :data:`AUTO_PER_EDGE_MAX_EDGES` edges.
+    settle_time : float
+        Seconds after a conductance change before the network shows the new
+        equilibrium (0: exact).
+    max_rank : int
+        Changed edges kept as a low-rank correction of the last factorization
+        before refactoring (at most a quarter of the edges).
+    lowrank_tolerance : float
+        Largest relative Kirchhoff residual a low-rank state may have; past it
+        the solver refactors (see :class:`edgesim.solvers.LowRankEquilibrium`).
+    cohorts : int
+        Vectorised cohorts (results do not depend on it).
+    supervisor_period : float
+        Seconds between presentations (the scenario default is ``run.step_duration``).
+    hardware : str
+        Name of the hardware preset the scenario started from ("" for none);
+        informational once the scenario is resolved.
+    """
+
+    kind: str = "synchronous"
+    settle_time: float = 0.0
+    max_rank: int = 16
+    lowrank_tolerance: float = 1e-10
+    cohorts: int = 1
+    supervisor_period: float = 1.0
+    hardware: str = ""
+
+    def __post_init__(self):
+        s = "engine"
+        _choice(s, "kind", self.kind, ENGINE_KINDS)
+        _number(s, "settle_time", self.settle_time, nonneg=True, unit="s")
+        _number(s, "max_rank", self.max_rank, integer=True, nonneg=True)
+        _number(s, "lowrank_tolerance", self.lowrank_tolerance, positive=True)
+        _number(s, "cohorts", self.cohorts, integer=True, positive=True)
+        _number(s, "supervisor_period", self.supervisor_period, positive=True, unit="s")
+        if self.hardware:
+            _choice(s, "hardware", self.hardware, tuple(PRESETS))
+
+    def resolved_kind(self, n_edges: int) -> str:
+        """The engine that runs a network of ``n_edges`` edges."""
+        if self.kind == "auto":
+            return "per_edge" if n_edges <= AUTO_PER_EDGE_MAX_EDGES else "vectorized"
+        return self.kind
+
+
+# -- hardware ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClockSpec:
+    """``[clock]``: edge clocks.
+
+    Attributes
+    ----------
+    period : float
+        Nominal tick period (s).
+    drift_std : float
+        Relative standard deviation of the per-edge frequency mismatch.
+    phase : str or tuple
+        ``"synchronous"`` (all at 0), ``"random"`` (uniform in one period) or
+        one phase per edge (s).
+    jitter_std : float
+        Per-tick timing jitter (s).
+    update_probability : float
+        Probability that an edge acts on a tick (desynchronous learning).
+    """
+
+    period: float = 1.0
+    drift_std: float = 0.0
+    phase: str | tuple = "synchronous"
+    jitter_std: float = 0.0
+    update_probability: float = 1.0
+
+    def __post_init__(self):
+        s = "clock"
+        _number(s, "period", self.period, positive=True, unit="s")
+        _number(s, "drift_std", self.drift_std, nonneg=True)
+        _number(s, "jitter_std", self.jitter_std, nonneg=True, unit="s")
+        _in_range(s, "update_probability", self.update_probability, 0.0, 1.0)
+        if isinstance(self.phase, tuple):
+            for v in self.phase:
+                _number(s, "phase", v, nonneg=True, unit="s")
+        elif self.phase not in CLOCK_PHASES:
+            raise ConfigError(f"clock.phase must be 'synchronous', 'random' or one value per edge, "
+                              f"got {self.phase!r}")
+
+
+@dataclass(frozen=True)
+class ComparatorSpec:
+    """``[comparator]``: comparator imperfections (V)."""
+
+    offset_std: float = 0.0
+    noise_std: float = 0.0
+
+    def __post_init__(self):
+        for key in ("offset_std", "noise_std"):
+            _number("comparator", key, getattr(self, key), nonneg=True, unit="V")
+
+
+@dataclass(frozen=True)
+class MemorySpec:
+    """``[memory]``: the element that stores an edge's learning degree of freedom.
+
+    Attributes
+    ----------
+    kind : {"ideal", "taps", "capacitor"}
+        Continuous conductance, digital potentiometer, or transistor with a
+        gate capacitor.
+    step_mismatch_std : float
+        Taps: relative per-edge mismatch of the ladder.
+    leak_time, leak_time_spread : float
+        Capacitor: leak time constant (s, inf = no leak) and its log-normal spread.
+    bias_voltage, bias_spread : float
+        Capacitor: voltage the gate leaks toward (V) and its per-edge spread.
+    transconductance, threshold : float
+        Capacitor: ``S`` (A/V^2) and ``V_T`` (V) of ``k = S (V_G - V_T)``.
+    pump_gain, window : float
+        Capacitor: charge-pump gain (1/(V s)) and learning window (s).
+    twin_mismatch_std : float
+        Relative mismatch of each edge's free and clamped copies.
+    """
+
+    kind: str = "ideal"
+    step_mismatch_std: float = 0.0
+    leak_time: float = float("inf")
+    leak_time_spread: float = 0.0
+    bias_voltage: float = 0.0
+    bias_spread: float = 0.0
+    transconductance: float = 8.5e-4
+    threshold: float = 0.65
+    pump_gain: float = 1.0 / (1e3 * 2.2e-6)
+    window: float = 100e-6
+    twin_mismatch_std: float = 0.0
+
+    def __post_init__(self):
+        s = "memory"
+        _choice(s, "kind", self.kind, MEMORY_KINDS)
+        for key in ("step_mismatch_std", "leak_time_spread", "bias_spread", "twin_mismatch_std"):
+            _number(s, key, getattr(self, key), nonneg=True)
+        _number(s, "leak_time", self.leak_time, positive=True, unit="s (inf: no leak)", allow_inf=True)
+        _number(s, "transconductance", self.transconductance, positive=True, unit="A/V2")
+        _number(s, "pump_gain", self.pump_gain, nonneg=True, unit="1/(V s)")
+        _number(s, "window", self.window, positive=True, unit="s")
+        for key in ("bias_voltage", "threshold"):
+            _number(s, key, getattr(self, key), unit="V")
+
+
+@dataclass(frozen=True)
+class HardwareSpec:
+    """The hardware of autonomous edges: clocks, comparators, memory elements."""
+
+    clock: ClockSpec = field(default_factory=ClockSpec)
+    comparator: ComparatorSpec = field(default_factory=ComparatorSpec)
+    memory: MemorySpec = field(default_factory=MemorySpec)
+
+
+#: Hardware presets (``engine.hardware``).  Sources:
+#:
+#: ``ideal`` — noiseless synchronous edges with continuous conductance (the
+#: idealised simulations of Stern et al., APL Mach. Learn. 2, 016114 (2024)
+#: and Wycoff et al., J. Chem. Phys. 156, 144903 (2022)).
+#:
+#: ``digipot2022`` — Dillavou et al., Phys. Rev. Applied 18, 014040 (2022):
+#: AD5220 100 kOhm digital potentiometers with 128 taps (the default
+#: :class:`TapLadder`), comparator noise about 0.01 V, a 3-5 Hz clock (4 Hz here).
+#:
+#: ``transistor2024`` — Dillavou et al., PNAS (2024): MOSFET edges in the ohmic
+#: region, S = 8.5e-4 A/V^2, V_T about 0.62-0.7 V (0.65 V), gate capacitor
+#: 2.2 uF charged through 1 kOhm (pump gain 1/RC), 100 us learning window,
+#: conductances in [1e-7, 1e-2] S (see :data:`PRESET_LEARNING`).
+PRESETS = {
+    "ideal": HardwareSpec(),
+    "digipot2022": HardwareSpec(
+        clock=ClockSpec(period=0.25),
+        comparator=ComparatorSpec(noise_std=0.01),
+        memory=MemorySpec(kind="taps"),
+    ),
+    "transistor2024": HardwareSpec(
+        clock=ClockSpec(period=1e-3),
+        memory=MemorySpec(kind="capacitor", transconductance=8.5e-4, threshold=0.65,
+                          pump_gain=1.0 / (1e3 * 2.2e-6), window=100e-6, bias_voltage=0.0),
+    ),
+}
+
+#: ``[learning]`` values a preset implies unless the scenario gives them (the element's range).
+PRESET_LEARNING: dict[str, dict[str, Any]] = {
+    "ideal": {},
+    "digipot2022": {},
+    "transistor2024": {"k_min": 1e-7, "k_max": 1e-2},
+}
+
+
+def preset(name: str) -> HardwareSpec:
+    """The named hardware preset (see :data:`PRESETS`); raises ``KeyError`` listing the known names."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown hardware preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return PRESETS[name]

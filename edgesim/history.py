@@ -1,0 +1,110 @@
+"""The recorded trajectory of a stack of systems, shared by the trainer and the engines.
+
+Every array has the system axis first (``R`` systems; an engine run is one
+system).  The results layer (:mod:`edgesim.results`) turns histories into the
+result :class:`xarray.Dataset`; :data:`HISTORY_DIMS` says which dimensions each
+field has after the system axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["History", "HISTORY_DIMS", "record_steps", "conductance_records"]
+
+#: Dimensions of each recorded field after the system axis.
+HISTORY_DIMS = {
+    "error_train": ("step",), "error_test": ("step",), "accuracy_train": ("step",), "accuracy_test": ("step",),
+    "free_power": ("step",), "clamped_power": ("step",), "training_energy": ("step",),
+    "training_energy_total": ("step",),
+    "conductance": ("conductance_step", "edge"),
+    "output_free": ("step", "output", "example"), "output_desired": ("step", "output", "example"),
+    # engines only
+    "alive_edges": ("step",), "edge_events": ("step",), "update_count": ("conductance_step", "edge"),
+    "clock_period": ("edge",), "clock_phase": ("edge",), "comparator_offset": ("edge",),
+    "edge_leak_time": ("edge",),
+}
+
+
+@dataclass
+class History:
+    """Recorded trajectories of ``R`` systems at the record steps ``step``.
+
+    Fields left ``None`` were not recorded (accuracies: regression tasks;
+    outputs: tasks with more than 4 training examples; the engine fields: the
+    synchronous trainer).
+    """
+
+    step: np.ndarray
+    conductance_step: np.ndarray
+    error_train: np.ndarray
+    error_test: np.ndarray
+    free_power: np.ndarray
+    clamped_power: np.ndarray
+    training_energy: np.ndarray
+    training_energy_total: np.ndarray
+    conductance: np.ndarray
+    accuracy_train: np.ndarray | None = None
+    accuracy_test: np.ndarray | None = None
+    output_free: np.ndarray | None = None
+    output_desired: np.ndarray | None = None
+    alive_edges: np.ndarray | None = None
+    edge_events: np.ndarray | None = None
+    update_count: np.ndarray | None = None
+    clock_period: np.ndarray | None = None
+    clock_phase: np.ndarray | None = None
+    comparator_offset: np.ndarray | None = None
+    edge_leak_time: np.ndarray | None = None
+
+    @classmethod
+    def empty(cls, n_systems: int, step: np.ndarray, conductance_step: np.ndarray, n_edges: int, n_outputs: int,
+              n_train: int, *, classification: bool, engine: bool) -> "History":
+        """A history to fill: zeros for the series, NaN for conductances (absent edges stay NaN)."""
+        R, n, nc = n_systems, len(step), len(conductance_step)
+        keep_outputs = n_train <= 4
+        series = lambda: np.zeros((R, n))  # noqa: E731
+        return cls(
+            step=step, conductance_step=conductance_step, error_train=series(), error_test=series(),
+            free_power=series(), clamped_power=series(), training_energy=series(),
+            training_energy_total=series(), conductance=np.full((R, nc, n_edges), np.nan),
+            accuracy_train=series() if classification else None, accuracy_test=series() if classification else None,
+            output_free=np.zeros((R, n, n_outputs, n_train)) if keep_outputs else None,
+            output_desired=np.zeros((R, n, n_outputs, n_train)) if keep_outputs else None,
+            alive_edges=np.zeros((R, n), np.int64) if engine else None,
+            edge_events=np.zeros((R, n), np.int64) if engine else None,
+            update_count=np.zeros((R, nc, n_edges), np.int64) if engine else None)
+
+    def recorded(self) -> dict[str, np.ndarray]:
+        """The recorded fields (name -> array), in :data:`HISTORY_DIMS` order."""
+        return {name: getattr(self, name) for name in HISTORY_DIMS if getattr(self, name) is not None}
+
+    def store(self, i: int, m: dict) -> None:
+        """Store the figures of merit ``m`` (from :func:`edgesim.measure.measure`) at record ``i``."""
+        for name in ("error_train", "error_test", "free_power", "clamped_power", "accuracy_train",
+                     "accuracy_test"):
+            if name in m:
+                getattr(self, name)[:, i] = m[name]
+
+
+def record_steps(steps: int, n_records: int | None = None, every: int | None = None) -> np.ndarray:
+    """Steps at which to record: every ``every`` steps, or ``n_records`` log-spaced ones.
+
+    Step 0 and the final step are always included.
+    """
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if every is not None:
+        if every < 1:
+            raise ValueError(f"record interval must be >= 1 step, got {every}")
+        s = np.arange(0, steps + 1, every)
+    else:
+        n = n_records or 100
+        s = np.unique(np.round(np.geomspace(1, steps + 1, n) - 1).astype(np.int64)) if steps else np.zeros(1, int)
+    return np.unique(np.concatenate([[0, steps], s]))
+
+
+def conductance_records(n_records: int, every: int) -> np.ndarray:
+    """Indices of the records that keep conductances: every ``every``-th, plus the first and the last."""
+    return np.unique(np.concatenate([[0, n_records - 1], np.arange(0, n_records, max(every, 1))]))
