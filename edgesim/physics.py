@@ -486,10 +486,16 @@ class TwinSolver:
 
 
 def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """``gram^-1 rhs`` for a stack of small matrices, each solved on its own.
+    """``gram^-1 rhs`` for a stack of small (rows x rows) positive-definite matrices.
 
     One code path whatever the stack size, so a system's numbers do not depend
-    on what it is stacked with.
+    on what it is stacked with.  These matrices are a handful of boundary rows
+    wide; the big systems are solved by their Cholesky (dense) or LU (sparse)
+    factors in :class:`TwinSolver`.  The explicit small inverse is kept on
+    purpose: a backward-stable Cholesky solve here changes results at round-off
+    level, and the learning dynamics of the shipped scenarios amplify that to
+    visibly different trajectories (see the notes of issue 6), so it is a
+    separate, deliberate change.  A singular matrix raises ``LinAlgError``.
     """
     return np.linalg.inv(gram) @ rhs
 
