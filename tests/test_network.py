@@ -176,13 +176,18 @@ def test_jammed_network_bad_size_raises(size):
         jammed_realizations(size)
 
 
-@pytest.mark.parametrize("realization", [0, -1, 51, 1000])
-def test_jammed_network_bad_realization_raises(realization):
-    n = jammed_realizations(64)
-    if realization == 51 and n >= 51:
-        pytest.skip("more realizations shipped than expected")
-    with pytest.raises(NetworkError, match=rf"realization must be in 1\.\.{n}"):
-        jammed_network(64, realization)
+@pytest.mark.parametrize("size", [64, 128, 256])
+@pytest.mark.parametrize("offset", [-1000, -1, 0, 1, 1000], ids=["-1000", "-1", "0", "n+1", "n+1000"])
+def test_jammed_network_bad_realization_raises(size, offset):
+    """Realizations are 1..n, n counted from the shipped files: just outside either end is refused."""
+    n = jammed_realizations(size)
+    assert n >= 1
+    realization = offset if offset <= 0 else n + offset
+    with pytest.raises(NetworkError, match=rf"realization must be in 1\.\.{n} for size {size}, got {realization}"):
+        jammed_network(size, realization)
+    # the ends of the range load
+    assert jammed_network(size, n).n_nodes <= size
+    assert jammed_network(size, 1).n_nodes <= size
 
 
 # -- validation ----------------------------------------------------------------

@@ -25,11 +25,14 @@ from edgesim.physics import (
     mean_square_drops,
     node_voltages,
 )
+from edgesim.trainer import LearningConfig
 
 BACKENDS = ["dense", "sparse"]
 by_backend = pytest.mark.parametrize("backend", BACKENDS)
 HYPOTHESIS = settings(max_examples=30, deadline=None,
                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+#: The random-circuit property tests: 10 decades of conductance need more draws to reach the extremes.
+RANDOM_CIRCUITS = settings(HYPOTHESIS, max_examples=300)
 
 
 # -- helpers -------------------------------------------------------------------
@@ -258,14 +261,42 @@ def test_free_state_minimises_power(backend):
 
 
 @by_backend
-def test_response_is_linear_in_inputs(backend):
-    net = lab_network()
-    k = np.linspace(0.5, 2.0, net.n_edges)
-    bc = Boundary(4, [(0, -1), (2, -1)], [(7, -1)])
-    a = solve(net, bc, k, [[1.0], [0.0]], backend)
-    b = solve(net, bc, k, [[0.0], [1.0]], backend)
-    ab = solve(net, bc, k, [[2.0], [-3.0]], backend)
-    np.testing.assert_allclose(ab["V"], 2 * a["V"] - 3 * b["V"], atol=1e-13)
+@pytest.mark.parametrize("k", [[1.0, 2.0, 3.0, 0.5, 0.7, 1.5], [1e-3, 1.0, 2.0, 1e-2, 10.0, 0.05]])
+def test_two_source_bridge_matches_nodal_analysis(backend, k):
+    """A Wheatstone bridge driven by two sources, against hand-written nodal analysis.
+
+    Nodes: 0 top (source V_a), 1 left, 2 right, 3 bottom (ground), 4 a second
+    source V_b feeding node 2 through k6; the bridge edge 1-2 (k5) is the output.
+    Nodal equations at 1 and 2, solved by Cramer's rule:
+    ``(k1+k2+k5) V1 - k5 V2 = k1 V_a`` and ``-k5 V1 + (k3+k4+k5+k6) V2 = k3 V_a + k6 V_b``.
+    The third example sets V_b to the value that nulls the bridge current (then
+    the left arm is an unloaded divider), a balance only the second source can reach.
+    """
+    k1, k2, k3, k4, k5, k6 = k
+    net = Network(5, [[0, 1], [1, 3], [0, 2], [2, 3], [1, 2], [4, 2]])
+    bc = Boundary(3, [(0, -1), (4, -1)], [(1, 2)])
+    va = 3.0
+    v1_null = va * k1 / (k1 + k2)
+    vb_null = v1_null + (k3 * (v1_null - va) + k4 * v1_null) / k6  # KCL at node 2 with V2 = V1
+    Va = np.array([va, 0.0, va])
+    Vb = np.array([0.0, -2.0, vb_null])
+    sol = solve(net, bc, k, np.stack([Va, Vb]), backend)
+    a11, a22 = k1 + k2 + k5, k3 + k4 + k5 + k6
+    det = a11 * a22 - k5**2
+    V1 = (k1 * Va * a22 + k5 * (k3 * Va + k6 * Vb)) / det
+    V2 = (a11 * (k3 * Va + k6 * Vb) + k5 * k1 * Va) / det
+    np.testing.assert_allclose(sol["V"], np.stack([Va, V1, V2, 0 * Va, Vb]), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(sol["out"][0], V1 - V2, rtol=1e-10, atol=1e-13)
+    # source currents and the power they deliver
+    Ia = k1 * (Va - V1) + k3 * (Va - V2)
+    Ib = k6 * (Vb - V2)
+    np.testing.assert_allclose(sol["lam"], np.stack([Ia, Ib]), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(sol["power"], Va * Ia + Vb * Ib, rtol=1e-12)
+    # the second source balances the bridge: no bridge current, left node at the divider voltage
+    assert abs(sol["drops"][4, 2]) < 1e-13 * va
+    np.testing.assert_allclose(sol["V"][1, 2], v1_null, rtol=1e-12)
+    assert abs(sol["drops"][4, 0]) > 1e-3 * va and abs(sol["drops"][4, 1]) > 1e-3  # unbalanced otherwise
+    assert_circuit_laws(net, bc, k, sol, bc.inputs)
 
 
 @by_backend
@@ -359,9 +390,18 @@ class _UnionFind:
         return True
 
 
+#: log10 of the default conductance range of an element, ``[k_min, k_max] = [1e-4, 1e6]``.
+LOG_K_RANGE = tuple(float(v) for v in np.log10([LearningConfig().k_min, LearningConfig().k_max]))
+
+#: Voltages drawn for the random circuits: [-2, 2] V, values below 1 uV set to 0 (a power
+#: k V^2 of a subnormal voltage underflows, which says nothing about the solver).
+volts = st.floats(-2, 2).map(lambda v: v if abs(v) >= 1e-6 else 0.0)
+
+
 @st.composite
-def random_circuits(draw, n_in=None, n_out=None, max_nodes=24):
-    """A random connected network with conductances over 4 decades and consistent rows.
+def random_circuits(draw, n_in=None, n_out=None, max_nodes=24, log_k_range=LOG_K_RANGE):
+    """A random connected network with consistent rows; ``log10 k`` uniform in ``log_k_range``
+    (default the full element range, 10 decades).
 
     Spanning tree from a Pruefer sequence plus extra chords; rows are node rows
     and (optionally) edge rows, chosen so that no row is redundant: fixed nodes
@@ -375,7 +415,7 @@ def random_circuits(draw, n_in=None, n_out=None, max_nodes=24):
     chords = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=2 * n))
     g.add_edges_from((a, b) for a, b in chords if a != b)
     net = from_networkx(g)
-    log_k = draw(st.lists(st.floats(-2, 2), min_size=net.n_edges, max_size=net.n_edges))
+    log_k = draw(st.lists(st.floats(*log_k_range), min_size=net.n_edges, max_size=net.n_edges))
     k = 10.0 ** np.array(log_k)
     order = draw(st.permutations(range(n)))
     ground = order[0]
@@ -409,53 +449,119 @@ def random_circuits(draw, n_in=None, n_out=None, max_nodes=24):
     rows = draw(st.permutations(rows))
     bc = Boundary(ground, rows[:n_in], rows[n_in:])
     n_ex = draw(st.integers(1, 3))
-    x = np.array(draw(st.lists(st.floats(-2, 2), min_size=n_in * n_ex, max_size=n_in * n_ex)))
+    x = np.array(draw(st.lists(volts, min_size=n_in * n_ex, max_size=n_in * n_ex)))
     return net, bc, k, x.reshape(n_in, n_ex)
 
 
-@HYPOTHESIS
+def rounding_tolerance(net, k):
+    """Relative accuracy a double-precision nodal solve can promise for conductances ``k``.
+
+    Eliminating a node forms sums such as ``k_small + k_big - k_big``, which keep
+    ``k_small`` only to ``eps * k_big``: the computed solution is the exact
+    solution of a circuit whose conductances are off by a relative amount of
+    order ``eps * k_max / k_min`` per elimination, ``n_nodes`` of them at most.
+    Voltages (relative to the largest imposed voltage), currents (relative to
+    ``conductance x voltage`` at a node) and power (relative to itself) of a
+    resistor network are well conditioned under relative changes of its
+    conductances, so they carry that error.  The factor 4 covers the small
+    constants of the rounding-error bounds: over ~5000 random circuits with 10
+    decades of conductance the worst error measured was 0.85 of
+    ``n_nodes * eps * k_max / k_min`` (1.7 for the dense/sparse Gram difference,
+    checked against twice the bound).
+    """
+    return 4 * net.n_nodes * np.finfo(float).eps * k.max() / k.min()
+
+
+def _within(err, bound, what):
+    """Every ``err <= bound`` (so a zero bound demands an exact zero); report the worst ratio."""
+    err, bound = np.broadcast_arrays(np.abs(err), bound)
+    bad = err > bound
+    if bad.any():
+        ratio = np.where(bound > 0, err / np.where(bound > 0, bound, 1), np.inf)
+        worst = np.unravel_index(np.argmax(ratio), ratio.shape)
+        raise AssertionError(f"{what}: error {err[worst]:.3g} exceeds its rounding bound {bound[worst]:.3g} "
+                             f"({ratio[worst]:.3g} times) at index {tuple(int(i) for i in worst)}")
+
+
+def assert_circuit_laws_to_rounding(net, bc, k, sol, rows):
+    """The circuit laws of :func:`assert_circuit_laws`, each at its own physical scale.
+
+    With ``tol = rounding_tolerance`` and ``V_s`` the largest imposed voltage of
+    an example: every row holds to ``tol V_s``; KCL holds at every node to
+    ``tol V_s`` times the node's total conductance (so weak nodes are held to
+    weak currents); dissipated, reported and delivered power agree to ``tol``
+    relative to the power.  An example with no imposed voltage must be exactly dead.
+    """
+    tol = rounding_tolerance(net, k)
+    V, lam, values = sol["V"], sol["lam"], sol["values"]
+    v_scale = np.abs(values).max(0)  # (n_ex,)
+    B = net.incidence
+    dV = B @ V
+    assert (V[bc.ground] == 0.0).all()
+    _within(sol["drops"] - dV, tol * v_scale, "reported drops vs voltage differences")
+    _within(row_values_from_voltages(rows, V) - values, tol * v_scale, "rows")
+    # KCL, node by node, on the scale of the node's own conductance
+    node_conductance = abs(B).T @ k  # (N,)
+    inj = injected_currents(net.n_nodes, rows, lam)
+    imbalance = B.T @ (k[:, None] * dV) - inj
+    not_ground = np.arange(net.n_nodes) != bc.ground
+    _within(imbalance[not_ground], tol * node_conductance[not_ground, None] * v_scale, "KCL")
+    # the ground sinks what the sources inject; it balances the rounding of every other node
+    _within(imbalance[bc.ground] + inj.sum(0), tol * node_conductance.sum() * v_scale, "ground current")
+    # power: dissipated in the edges == reported == delivered by the sources
+    dissipated = (k[:, None] * dV**2).sum(0)
+    assert (dissipated[v_scale > 0] > 0).all()
+    _within(sol["power"] - dissipated, tol * dissipated, "reported power")
+    _within((values * lam).sum(0) - dissipated, tol * dissipated, "delivered power")
+
+
+@RANDOM_CIRCUITS
 @given(random_circuits(), st.sampled_from(BACKENDS))
 def test_random_circuit_kcl_and_power_balance(circuit, backend):
     net, bc, k, x = circuit
     sol = solve(net, bc, k, x, backend)
-    assert_circuit_laws(net, bc, k, sol, bc.inputs)
-    np.testing.assert_allclose(row_values_from_voltages(bc.outputs, sol["V"]), sol["out"],
-                               rtol=0, atol=1e-11 * max(1.0, np.abs(x).max()))
+    assert_circuit_laws_to_rounding(net, bc, k, sol, bc.inputs)
+    _within(row_values_from_voltages(bc.outputs, sol["V"]) - sol["out"],
+            rounding_tolerance(net, k) * np.abs(x).max(0), "free outputs vs node voltages")
 
 
-@HYPOTHESIS
+@RANDOM_CIRCUITS
 @given(random_circuits(), st.sampled_from(BACKENDS), st.data())
 def test_random_circuit_clamped_twin(circuit, backend, data):
     net, bc, k, x = circuit
-    clamp = np.array(data.draw(st.lists(st.floats(-2, 2), min_size=x.shape[1] * len(bc.outputs),
+    clamp = np.array(data.draw(st.lists(volts, min_size=x.shape[1] * len(bc.outputs),
                                         max_size=x.shape[1] * len(bc.outputs))))
     sol = solve(net, bc, k, x, backend, clamp=clamp.reshape(len(bc.outputs), x.shape[1]))
-    assert_circuit_laws(net, bc, k, sol, bc.rows)
+    assert_circuit_laws_to_rounding(net, bc, k, sol, bc.rows)
 
 
-@HYPOTHESIS
+@RANDOM_CIRCUITS
 @given(random_circuits())
 def test_random_circuit_dense_equals_sparse(circuit):
+    """Each backend is within ``rounding_tolerance`` of the exact solution, so they agree to twice that."""
     net, bc, k, x = circuit
     d = solve(net, bc, k, x, "dense")
     s = solve(net, bc, k, x, "sparse")
-    vs = max(np.abs(d["V"]).max(), 1e-300)
-    np.testing.assert_allclose(s["V"], d["V"], rtol=0, atol=1e-9 * vs)
-    np.testing.assert_allclose(s["out"], d["out"], rtol=0, atol=1e-9 * vs)
-    np.testing.assert_allclose(s["power"], d["power"], rtol=1e-9, atol=1e-300)
-    ls = max(np.abs(d["lam"]).max(), 1e-300)
-    np.testing.assert_allclose(s["lam"], d["lam"], rtol=0, atol=1e-9 * ls)
+    tol2 = 2 * rounding_tolerance(net, k)
+    v_scale = np.abs(x).max(0)
+    _within(s["V"] - d["V"], tol2 * v_scale, "node voltages")
+    _within(s["out"] - d["out"], tol2 * v_scale, "outputs")
+    _within(s["power"] - d["power"], tol2 * d["power"], "power")
+    _within(s["lam"] - d["lam"], tol2 * np.abs(d["lam"]).max(0), "source currents")
     rd, rs = d["resp"], s["resp"]
-    gs = np.abs(rd.gram).max()
-    np.testing.assert_allclose(rs.gram, rd.gram, rtol=0, atol=1e-9 * gs)
+    _within(rs.gram - rd.gram, tol2 * np.abs(rd.gram).max(), "Gram matrix")
 
 
 @st.composite
 def random_stacks(draw):
+    # Four decades of conductance, as this stacking test has always drawn: its fixed 1e-10
+    # tolerances are not rounding bounds (at 10 decades stacked and single solves differ by
+    # up to ~1e-9 relative, within rounding_tolerance, because padding changes the matrix size).
     n_in = draw(st.integers(1, 3))
     n_out = draw(st.integers(1, 2))
     n_sys = draw(st.integers(2, 4))
-    return [draw(random_circuits(n_in=n_in, n_out=n_out, max_nodes=draw(st.integers(n_in + n_out + 1, 24))))
+    return [draw(random_circuits(n_in=n_in, n_out=n_out, max_nodes=draw(st.integers(n_in + n_out + 1, 24)),
+                                 log_k_range=(-2.0, 2.0)))
             for _ in range(n_sys)]
 
 

@@ -50,11 +50,31 @@ def test_stern_free_power_falls_with_lambda(stern_lambda_reduced):
 
 
 def test_stern_lower_kappa_lowers_trained_power():
-    ds = run("stern2024_kappa.toml", "run.steps=5000", "run.realizations=4", "sweep.kappa=[0.1, 0.3, 1.0, 3.0]")
-    power = final(ds.free_power).median("realization").values
-    assert (np.diff(power) > 0).all(), power
-    # and the networks still learn at every kappa
+    """Stern et al. 2024: a lower initial conductance scale kappa gives a lower trained free power.
+
+    Before learning the ordering is trivial (uniform conductances: power exactly
+    proportional to kappa).  The updates ``dk`` do not scale with kappa, so at
+    low kappa learning reshapes the network: the power at kappa = 0.01 rises
+    several-fold while at kappa = 1 it falls, compressing the initial 100-fold
+    spread.  The claim is that the ordering survives learning (at 5000 steps
+    it does down to kappa = 0.01; below that the trained power levels off).
+    """
+    kappas = [0.01, 0.03, 0.1, 0.3, 1.0]
+    ds = run("stern2024_kappa.toml", "run.steps=5000", "run.realizations=4", f"sweep.kappa={kappas}")
+    initial, trained = ds.free_power.isel(step=0), final(ds.free_power)
+    # step 0: power proportional to kappa, realization by realization
+    np.testing.assert_allclose((initial / initial.sel(kappa=1.0)).transpose("kappa", ...).values,
+                               np.broadcast_to(np.array(kappas)[:, None], (5, ds.sizes["realization"])), rtol=1e-9)
+    # the networks learn at every kappa
     assert (final(normalized_error(ds)).median("realization") < 0.1).all()
+    # the trained power is set by learning, not inherited from the initial scale
+    rise = (trained / initial).sel(kappa=0.01)
+    assert (rise > 1.5).all(), rise.values
+    spread = (trained.sel(kappa=1.0) / trained.sel(kappa=0.01)).values
+    assert (spread < 0.5 * 100).all(), spread
+    # and yet lower kappa still trains to lower power
+    power = trained.median("realization").transpose("kappa").values
+    assert (np.diff(power) > 0).all(), power
 
 
 @pytest.mark.slow

@@ -1,8 +1,17 @@
 """Tests of edgesim.rules: coupled learning updates, the sign rule, clipping, tap ladders.
 
-Learning rule (DESIGN.md section 1):
-``dk = -(alpha/eta) * [ dV_C^2 - (1 - lambda) dV_F^2 ]``; the sign rule moves
-one tap in the direction of the sign of that update.
+The rules under test:
+
+* Power-efficient coupled learning: an edge with drops ``dV_F`` in the free
+  twin and ``dV_C`` in the clamped twin changes its conductance by
+  ``dk = -(alpha/eta) * [ dV_C^2 - (1 - lambda) dV_F^2 ]`` (``lambda = 0``:
+  plain coupled learning; ``lambda = 1``: directed aging, ``dk <= 0``).  With a
+  full batch the update is the mean of this over the examples, i.e. the rule
+  applied to the mean squared drops.
+* Sign rule (digital potentiometers): the edge moves one tap up if
+  ``sqrt(1 - lambda) |dV_F| > |dV_C| + deadband``, one tap down if smaller, and
+  holds within the dead band -- the sign of the coupled-learning update.
+* Conductances are clipped to ``[k_min, k_max]``; taps stay on their ladder.
 """
 
 import numpy as np
@@ -10,6 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edgesim.network import lab_network
+from edgesim.physics import Boundary, TwinSolver, clamped_solution, free_solution, mean_square_drops
 from edgesim.rules import (
     TapLadder,
     clip_conductance,
@@ -65,22 +76,86 @@ def test_update_scales_as_alpha_over_eta():
     assert coupled_learning_update(0.7, 0.2, 3.0, 0.25) == pytest.approx(12 * base, rel=1e-14)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(finite, finite), min_size=1, max_size=20),
        st.floats(1e-3, 10), st.floats(1e-3, 1), st.floats(0, 1))
-def test_squared_form_equals_drop_form(pairs, alpha, eta, lam):
+def test_coupled_learning_matches_the_formula_edge_by_edge(pairs, alpha, eta, lam):
+    """Both forms of the rule against ``-(alpha/eta) [dV_C^2 - (1 - lambda) dV_F^2]``, written out per edge."""
     free, clamped = np.array(pairs).T
-    np.testing.assert_allclose(
-        coupled_learning_update_squared(free**2, clamped**2, alpha, eta, lam),
-        coupled_learning_update(free, clamped, alpha, eta, lam), rtol=1e-13, atol=1e-300)
+    expected = np.array([-(alpha / eta) * (c * c - (1.0 - lam) * (f * f)) for f, c in pairs])
+    # Rounding scale of a difference of the two terms: a few ulps of the larger term.
+    bound = 4 * np.finfo(float).eps * (alpha / eta) * (free**2 + clamped**2)
+    dk = coupled_learning_update(free, clamped, alpha, eta, lam)
+    assert dk.shape == free.shape
+    assert (np.abs(dk - expected) <= bound).all(), (dk, expected)
+    dk_sq = coupled_learning_update_squared(free**2, clamped**2, alpha, eta, lam)
+    assert (np.abs(dk_sq - expected) <= bound).all(), (dk_sq, expected)
+    # The sign follows the comparison of the clamped drop with the scaled free drop.
+    grows = (1.0 - lam) * free**2 > clamped**2 * (1 + 1e-12) + 1e-300
+    shrinks = (1.0 - lam) * free**2 < clamped**2 * (1 - 1e-12) - 1e-300
+    assert (dk[grows] > 0).all() and (dk[shrinks] < 0).all()
 
 
-def test_full_batch_update_is_mean_of_per_example_updates():
+@settings(max_examples=30, deadline=None)
+@given(st.lists(finite, min_size=1, max_size=20), st.floats(1e-3, 10), st.floats(1e-3, 1))
+def test_no_update_when_clamped_equals_free_without_power_term(drops, alpha, eta):
+    """lambda = 0 and a clamped state equal to the free one (nothing to learn): exactly no change."""
+    d = np.array(drops)
+    np.testing.assert_array_equal(coupled_learning_update(d, d, alpha, eta, 0.0), 0.0)
+    np.testing.assert_array_equal(coupled_learning_update(d, -d, alpha, eta, 0.0), 0.0)  # orientation-blind
+    # with a power term the same edges shrink (where they carry any current)
+    dk = coupled_learning_update(d, d, alpha, eta, 0.5)
+    assert (dk[d**2 > 0] < 0).all() and (dk[d**2 == 0] == 0).all()
+
+
+def _bordered_solve(B, k, rows, values):
+    """Node voltages (N, n_ex) with every row ``(a, b)`` fixed to ``values`` (``b = -1``: node ``a``).
+
+    Plain numpy: the Laplacian ``B^T diag(k) B`` bordered by one Lagrange row per
+    condition, solved with ``numpy.linalg.solve`` (no code shared with edgesim.physics).
+    """
+    n = B.shape[1]
+    C = np.zeros((len(rows), n))
+    for i, (a, b) in enumerate(rows):
+        C[i, a] = 1.0
+        if b >= 0:
+            C[i, b] = -1.0
+    M = np.block([[B.T @ (k[:, None] * B), C.T], [C, np.zeros((len(rows), len(rows)))]])
+    rhs = np.vstack([np.zeros((n, values.shape[1])), values])
+    return np.linalg.solve(M, rhs)[:n]
+
+
+def test_full_batch_update_from_the_solver_is_the_mean_of_per_example_updates():
+    """The batch update (rule applied to the solver's mean squared drops) equals the mean of the
+    per-example updates computed from explicit drops of an independently solved circuit."""
+    net = lab_network()
     rng = np.random.default_rng(3)
-    free, clamped = rng.normal(size=(2, 6, 11))  # (edges, examples)
-    per_example = coupled_learning_update(free, clamped, 0.5, 0.1, 0.3).mean(-1)
-    batch = coupled_learning_update_squared((free**2).mean(-1), (clamped**2).mean(-1), 0.5, 0.1, 0.3)
-    np.testing.assert_allclose(batch, per_example, rtol=1e-12)
+    k = rng.uniform(0.2, 5.0, net.n_edges)
+    bc = Boundary(0, [(8, -1), (2, 5)], [(4, -1), (6, 7)])  # a node input, a source edge; node and edge outputs
+    x = rng.uniform(-1, 1, size=(2, 7))
+    desired = rng.uniform(-1, 1, size=(2, 7))
+    alpha, eta, lam = 0.05, 0.2, 0.3
+    # independent per-example physics: explicit node voltages, drops, clamp and update of every example
+    B = net.incidence.toarray()
+    ground_row = np.zeros((1, x.shape[1]))
+    V_free = _bordered_solve(B, k, [(0, -1)] + list(bc.inputs), np.vstack([ground_row, x]))
+    out_free = np.array([V_free[a] - (V_free[b] if b >= 0 else 0.0) for a, b in bc.outputs])
+    clamp = out_free + eta * (desired - out_free)
+    V_clamped = _bordered_solve(B, k, [(0, -1)] + list(bc.rows), np.vstack([ground_row, x, clamp]))
+    dv_free, dv_clamped = B @ V_free, B @ V_clamped  # (edges, examples)
+    per_example = -(alpha / eta) * (dv_clamped**2 - (1 - lam) * dv_free**2)
+    assert np.ptp(per_example, axis=1).max() > 0.1 * np.abs(per_example).max()  # examples really differ
+    # the simulator's batch path
+    resp = TwinSolver([net], [bc]).response(k[None])
+    lam_f, out, _ = free_solution(resp, x[None])
+    np.testing.assert_allclose(out[0], out_free, rtol=1e-10, atol=1e-12)
+    lam_c, _ = clamped_solution(resp, np.concatenate([x, clamp], 0)[None])
+    batch = coupled_learning_update_squared(mean_square_drops(resp, lam_f)[0], mean_square_drops(resp, lam_c)[0],
+                                            alpha, eta, lam)
+    scale = (alpha / eta) * (dv_free**2 + dv_clamped**2).mean(1).max()
+    np.testing.assert_allclose(batch, per_example.mean(1), rtol=0, atol=1e-10 * scale)
+    # and it is not the update of any single example
+    assert np.abs(batch[:, None] - per_example).max(0).min() > 1e3 * 1e-10 * scale
 
 
 # -- sign rule -----------------------------------------------------------------
@@ -204,13 +279,13 @@ def test_nearest_tap_picks_closer_neighbour():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(n_taps=1), "at least 2 taps"),
-    (dict(low=0.0), "0 < low < high"),
-    (dict(low=-1.0), "0 < low < high"),
-    (dict(low=10.0, high=5.0), "0 < low < high"),
-    (dict(low=5.0, high=5.0), "0 < low < high"),
-    (dict(quantity="current"), "'resistance' or 'conductance'"),
-    (dict(spacing="quadratic"), "'linear' or 'log'"),
+    (dict(n_taps=1), r"learning\.taps\.n_taps.*at least 2 taps"),
+    (dict(low=0.0), r"learning\.taps\.low must be > 0"),
+    (dict(low=-1.0), r"learning\.taps\.low must be > 0"),
+    (dict(low=10.0, high=5.0), r"learning\.taps.*low < high"),
+    (dict(low=5.0, high=5.0), r"learning\.taps.*low < high"),
+    (dict(quantity="current"), r"learning\.taps\.quantity must be one of 'resistance', 'conductance'"),
+    (dict(spacing="quadratic"), r"learning\.taps\.spacing must be one of 'linear', 'log'"),
 ])
 def test_invalid_tap_ladder_raises(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -45,14 +45,69 @@ def test_stack_equals_separate_runs():
         assert np.isnan(stacked.conductance[i, :, n:]).all()
 
 
-def test_energy_is_integral_of_free_power():
-    task = stern_task()
-    dt = 0.25
-    h = train_synchronous([task], LearningConfig(), 50, [np.ones(task.network.n_edges)],
-                          record_at=np.arange(51), step_duration=dt)
-    expected = np.concatenate([[0.0], np.cumsum(h.free_power[0, :-1]) * dt])
-    np.testing.assert_allclose(h.training_energy[0], expected, rtol=1e-12)
-    assert (h.training_energy_total[0, 1:] > h.training_energy[0, 1:]).all()
+def dense_voltages(task, k, rows, values):
+    """Node voltages (N, n_ex) of ``task``'s network at conductances ``k`` with ``rows`` fixed to ``values``.
+
+    Plain numpy, sharing no code with edgesim.physics: the Laplacian bordered
+    by one Lagrange row per condition (the ground first), ``numpy.linalg.solve``.
+    """
+    net, ground = task.network, task.boundary.ground
+    B = net.incidence.toarray()
+    rows = [(ground, -1)] + list(rows)
+    C = np.zeros((len(rows), net.n_nodes))
+    for i, (a, b) in enumerate(rows):
+        C[i, a] = 1.0
+        if b >= 0:
+            C[i, b] = -1.0
+    M = np.block([[B.T @ (k[:, None] * B), C.T], [C, np.zeros((len(rows), len(rows)))]])
+    rhs = np.vstack([np.zeros((net.n_nodes, values.shape[1])), np.zeros((1, values.shape[1])), values])
+    return np.linalg.solve(M, rhs)[:net.n_nodes]
+
+
+def dense_twins(task, k, x, y, eta):
+    """Free and clamped twins of the examples ``x`` (targets ``y``), solved independently.
+
+    Returns the edge drops (E, n_ex) of both twins and their dissipated powers (n_ex,).
+    """
+    B = task.network.incidence.toarray()
+    bc = task.boundary
+    V_free = dense_voltages(task, k, bc.inputs, x)
+    out = np.array([V_free[a] - (V_free[b] if b >= 0 else 0.0) for a, b in bc.outputs])
+    V_clamped = dense_voltages(task, k, bc.rows, np.vstack([x, out + eta * (y - out)]))
+    dv_free, dv_clamped = B @ V_free, B @ V_clamped
+    return dv_free, dv_clamped, (k[:, None] * dv_free**2).sum(0), (k[:, None] * dv_clamped**2).sum(0)
+
+
+@pytest.mark.parametrize("batch", ["full", "online"])
+def test_energy_is_integral_of_independently_solved_free_power(batch):
+    """Training energy = sum over the steps done of (free power of the examples shown) x step_duration.
+
+    Every recorded conductance state is solved again with plain numpy; full batch
+    shows all examples each step (mean power), online shows example ``s mod n``.
+    """
+    task = stern_task(n_train=5, n_test=5)
+    dt, eta, steps = 0.25, 1e-3, 12
+    h = train_synchronous([task], LearningConfig(batch=batch), steps, [np.ones(task.network.n_edges)],
+                          alpha=0.5, eta=eta, lam=1e-3, record_at=np.arange(steps + 1), step_duration=dt)
+    np.testing.assert_array_equal(h.conductance_step, np.arange(steps + 1))
+    X, Y = task.train_inputs, task.train_targets
+    free_step, total_step = [], []
+    for s in range(steps + 1):
+        k = h.conductance[0, s]
+        _, _, p_free, p_clamped = dense_twins(task, k, X, Y, eta)
+        # recorded powers: mean over the whole training set, whatever the batch mode
+        np.testing.assert_allclose(h.free_power[0, s], p_free.mean(), rtol=1e-9)
+        np.testing.assert_allclose(h.clamped_power[0, s], p_clamped.mean(), rtol=1e-9)
+        shown = slice(None) if batch == "full" else [s % task.n_train]
+        free_step.append(p_free[shown].mean())
+        total_step.append(p_free[shown].mean() + p_clamped[shown].mean())
+    expected = dt * np.concatenate([[0.0], np.cumsum(free_step[:-1])])
+    expected_total = dt * np.concatenate([[0.0], np.cumsum(total_step[:-1])])
+    np.testing.assert_allclose(h.training_energy[0], expected, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(h.training_energy_total[0], expected_total, rtol=1e-9, atol=0)
+    if batch == "online":  # the examples' powers differ, so the energy tells which one was shown
+        assert np.ptp(free_step) > 0.1 * np.mean(free_step)
+    assert h.conductance[0, -1].tolist() != h.conductance[0, 0].tolist()  # it learned something
 
 
 def test_power_efficiency_lowers_power_and_lambda_one_is_directed_aging():
@@ -79,14 +134,28 @@ def test_sign_rule_stays_on_the_ladder_and_learns_allostery():
 
 
 def test_online_training_cycles_through_examples():
-    """Online updates with a single repeated example equal full-batch updates on it."""
+    """Online step s updates with example s mod n only, as computed by hand from an independent solve."""
     net = lab_network()
+    n = 3
     task = node_regression(net, [0, 8], [3, 5], 2, [[0.15, 0.2], [0.25, 0.1]], np.random.default_rng(1),
-                           n_train=1, n_test=2)
-    k0 = [np.full(16, 1.0)]
-    full = train_synchronous([task], LearningConfig(batch="full"), 30, k0, eta=0.1, alpha=0.05)
-    online = train_synchronous([task], LearningConfig(batch="online"), 30, k0, eta=0.1, alpha=0.05)
-    np.testing.assert_allclose(online.conductance, full.conductance, rtol=1e-13)
+                           n_train=n, n_test=2)
+    alpha, eta, lam, steps = 0.005, 0.1, 1e-2, 2 * n + 1
+    k0 = np.random.default_rng(2).uniform(0.5, 2.0, net.n_edges)
+    config = LearningConfig(batch="online")
+    h = train_synchronous([task], config, steps, [k0], alpha=alpha, eta=eta, lam=lam,
+                          record_at=np.arange(steps + 1))
+    X, Y = task.train_inputs, task.train_targets
+    for s in range(steps):
+        k = h.conductance[0, s]
+        dv_free, dv_clamped, _, _ = dense_twins(task, k, X, Y, eta)
+        # the update each example would make: dk = -(alpha/eta) [dV_C^2 - (1 - lambda) dV_F^2], clipped
+        candidates = np.clip(k[:, None] - (alpha / eta) * (dv_clamped**2 - (1 - lam) * dv_free**2),
+                             config.k_min, config.k_max)  # (E, n)
+        step = h.conductance[0, s + 1] - k
+        scale = np.abs(candidates - k[:, None]).max()
+        np.testing.assert_allclose(h.conductance[0, s + 1], candidates[:, s % n], rtol=0, atol=1e-10 * scale)
+        for other in set(range(n)) - {s % n}:  # and not the update of any other example
+            assert np.abs(step - (candidates[:, other] - k)).max() > 1e-3 * scale
 
 
 def test_divider_target_schedule():
