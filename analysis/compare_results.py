@@ -4,9 +4,11 @@ Two uses:
 
 * ``python analysis/compare_results.py BEFORE.nc AFTER.nc`` (or two folders of
   ``.nc`` files with the same names) compares result files: every variable,
-  coordinate and attribute must be identical, bit for bit, apart from the
-  ``history`` attribute (creation time) and the ``scenario`` attribute (the
-  stored scenario text, whose layout may change); NaNs compare equal.
+  coordinate and attribute must be identical, bit for bit (NaNs compare
+  equal), apart from the ``history`` attribute (creation time).  The stored
+  ``scenario`` texts must describe the same scenario: both are parsed and
+  resolved with the current code and compared (older files store the
+  scenario as written, newer ones the resolved scenario).
 * ``python analysis/compare_results.py --before REV`` runs every quick
   shipped scenario with the code of git revision ``REV`` (checked out into a
   temporary worktree) and with the working tree, then compares the files.
@@ -31,13 +33,26 @@ import xarray as xr
 #: Shipped scenarios that run in seconds (the long published-scale studies are left out).
 QUICK_SCENARIOS = ("quickstart", "dillavou2022_divider", "dillavou2022_allostery", "dillavou2022_regression",
                    "dillavou2022_iris", "desync", "desync_taps", "jitter_noise", "leaky_memory")
-IGNORED_ATTRS = {"history", "scenario"}
+IGNORED_ATTRS = {"history", "scenario"}  # scenario: compared after resolution, see same_scenario
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def same_scenario(before: str, after: str) -> bool:
+    """Whether two stored scenario texts resolve to the same scenario."""
+    import json
+
+    from edgesim.scenario import parse_scenario
+
+    if before == after:
+        return True
+    return parse_scenario(json.loads(before)).to_dict() == parse_scenario(json.loads(after)).to_dict()
 
 
 def compare_datasets(before: xr.Dataset, after: xr.Dataset) -> list[str]:
     """Differences between two result datasets (empty: identical)."""
     problems = []
+    if not same_scenario(before.attrs.get("scenario", "{}"), after.attrs.get("scenario", "{}")):
+        problems.append("attribute 'scenario': the stored scenarios resolve to different scenarios")
     names_b, names_a = set(before.variables), set(after.variables)
     for name in sorted(names_b ^ names_a):
         problems.append(f"variable {name} only in {'before' if name in names_b else 'after'}")

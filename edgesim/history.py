@@ -8,55 +8,49 @@ field has after the system axis.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 __all__ = ["History", "HISTORY_DIMS", "record_steps", "conductance_records"]
 
-#: Dimensions of each recorded field after the system axis.
-HISTORY_DIMS = {
-    "error_train": ("step",), "error_test": ("step",), "accuracy_train": ("step",), "accuracy_test": ("step",),
-    "free_power": ("step",), "clamped_power": ("step",), "training_energy": ("step",),
-    "training_energy_total": ("step",),
-    "conductance": ("conductance_step", "edge"),
-    "output_free": ("step", "output", "example"), "output_desired": ("step", "output", "example"),
-    # engines only
-    "alive_edges": ("step",), "edge_events": ("step",), "update_count": ("conductance_step", "edge"),
-    "clock_period": ("edge",), "clock_phase": ("edge",), "comparator_offset": ("edge",),
-    "edge_leak_time": ("edge",),
-}
+
+def _recorded(*dims: str, required: bool = False):
+    """A recorded field with its dimensions after the system axis."""
+    return field(metadata={"dims": dims}) if required else field(default=None, metadata={"dims": dims})
 
 
-@dataclass
+@dataclass(kw_only=True)
 class History:
     """Recorded trajectories of ``R`` systems at the record steps ``step``.
 
-    Fields left ``None`` were not recorded (accuracies: regression tasks;
-    outputs: tasks with more than 4 training examples; the engine fields: the
-    synchronous trainer).
+    Every recorded field carries its dimensions (after the system axis) in
+    its metadata (see :data:`HISTORY_DIMS`).  Fields left ``None`` were not
+    recorded (accuracies: regression tasks; outputs: tasks with more than 4
+    training examples; the engine fields: the synchronous trainer).
     """
 
     step: np.ndarray
     conductance_step: np.ndarray
-    error_train: np.ndarray
-    error_test: np.ndarray
-    free_power: np.ndarray
-    clamped_power: np.ndarray
-    training_energy: np.ndarray
-    training_energy_total: np.ndarray
-    conductance: np.ndarray
-    accuracy_train: np.ndarray | None = None
-    accuracy_test: np.ndarray | None = None
-    output_free: np.ndarray | None = None
-    output_desired: np.ndarray | None = None
-    alive_edges: np.ndarray | None = None
-    edge_events: np.ndarray | None = None
-    update_count: np.ndarray | None = None
-    clock_period: np.ndarray | None = None
-    clock_phase: np.ndarray | None = None
-    comparator_offset: np.ndarray | None = None
-    edge_leak_time: np.ndarray | None = None
+    error_train: np.ndarray = _recorded("step", required=True)
+    error_test: np.ndarray = _recorded("step", required=True)
+    accuracy_train: np.ndarray | None = _recorded("step")
+    accuracy_test: np.ndarray | None = _recorded("step")
+    free_power: np.ndarray = _recorded("step", required=True)
+    clamped_power: np.ndarray = _recorded("step", required=True)
+    training_energy: np.ndarray = _recorded("step", required=True)
+    training_energy_total: np.ndarray = _recorded("step", required=True)
+    conductance: np.ndarray = _recorded("conductance_step", "edge", required=True)
+    output_free: np.ndarray | None = _recorded("step", "output", "example")
+    output_desired: np.ndarray | None = _recorded("step", "output", "example")
+    # engines only
+    alive_edges: np.ndarray | None = _recorded("step")
+    edge_events: np.ndarray | None = _recorded("step")
+    update_count: np.ndarray | None = _recorded("conductance_step", "edge")
+    clock_period: np.ndarray | None = _recorded("edge")
+    clock_phase: np.ndarray | None = _recorded("edge")
+    comparator_offset: np.ndarray | None = _recorded("edge")
+    edge_leak_time: np.ndarray | None = _recorded("edge")
 
     @classmethod
     def empty(cls, n_systems: int, step: np.ndarray, conductance_step: np.ndarray, n_edges: int, n_outputs: int,
@@ -77,7 +71,7 @@ class History:
             update_count=np.zeros((R, nc, n_edges), np.int64) if engine else None)
 
     def recorded(self) -> dict[str, np.ndarray]:
-        """The recorded fields (name -> array), in :data:`HISTORY_DIMS` order."""
+        """The recorded fields (name -> array), in declaration order."""
         return {name: getattr(self, name) for name in HISTORY_DIMS if getattr(self, name) is not None}
 
     def store(self, i: int, m: dict) -> None:
@@ -86,6 +80,10 @@ class History:
                      "accuracy_test"):
             if name in m:
                 getattr(self, name)[:, i] = m[name]
+
+
+#: Dimensions of each recorded field after the system axis (from the field metadata of :class:`History`).
+HISTORY_DIMS = {f.name: f.metadata["dims"] for f in fields(History) if "dims" in f.metadata}
 
 
 def record_steps(steps: int, n_records: int | None = None, every: int | None = None) -> np.ndarray:

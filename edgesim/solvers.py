@@ -32,10 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .config import EngineConfig
 from .network import Network
 from .physics import Boundary, Response, TwinSolver
 
 __all__ = ["Equilibrium", "LowRankEquilibrium", "SolverStats", "make_equilibrium", "kirchhoff_residual"]
+
+_DEFAULT = EngineConfig()  # the solver policy's defaults are the engine settings' defaults
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ class LowRankEquilibrium(Equilibrium):
     """
 
     def __init__(self, network: Network, boundary: Boundary, conductance: np.ndarray, *, backend: str = "auto",
-                 max_rank: int = 16, tolerance: float = 1e-10):
+                 max_rank: int = _DEFAULT.max_rank, tolerance: float = _DEFAULT.lowrank_tolerance):
         self._solver = TwinSolver([network], [boundary], backend=backend)
         self._edges = network.edges
         E = network.n_edges
@@ -284,7 +287,7 @@ class LowRankEquilibrium(Equilibrium):
 
 
 def make_equilibrium(network: Network, boundary: Boundary, conductance: np.ndarray, *, backend: str = "auto",
-                     max_rank: int = 16, tolerance: float = 1e-10) -> Equilibrium:
+                     max_rank: int = _DEFAULT.max_rank, tolerance: float = _DEFAULT.lowrank_tolerance) -> Equilibrium:
     """The equilibrium of one system for a solver ``backend`` (see :class:`LowRankEquilibrium`)."""
     if backend in ("auto", "dense", "sparse"):
         return LowRankEquilibrium(network, boundary, conductance, backend=backend, max_rank=max_rank,

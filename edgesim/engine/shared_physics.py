@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..config import EngineConfig
 from ..network import Network
 from ..physics import Boundary, clamped_solution, free_solution, mean_square_drops
 from ..solvers import SolverStats, make_equilibrium
 
 __all__ = ["SharedPhysics"]
+
+_DEFAULT = EngineConfig()
 
 
 class SharedPhysics:
@@ -52,12 +55,15 @@ class SharedPhysics:
     """
 
     def __init__(self, network: Network, boundary: Boundary, memory_conductance: np.ndarray,
-                 twin_factor: np.ndarray, settle_time: float = 0.0, max_rank: int = 16, tolerance: float = 1e-10,
-                 backend: str = "auto"):
+                 twin_factor: np.ndarray, settle_time: float = 0.0, max_rank: int = _DEFAULT.max_rank,
+                 tolerance: float = _DEFAULT.lowrank_tolerance, backend: str = "auto"):
         self.network = network
         self._memory = memory_conductance
-        self.k = np.array(memory_conductance, dtype=float)  # committed conductances
-        self.alive = np.ones(network.n_edges, bool)
+        self._k = np.array(memory_conductance, dtype=float)  # committed conductances
+        self._alive = np.ones(network.n_edges, bool)
+        #: Committed conductances and alive flags, read-only views (written by commit and set_alive only).
+        self.k, self.alive = self._k.view(), self._alive.view()
+        self.k.flags.writeable = self.alive.flags.writeable = False
         self.all_alive = True
         self.twin_factor = np.asarray(twin_factor, dtype=float)
         self.mismatch = not np.all(self.twin_factor == 1.0)
@@ -90,13 +96,13 @@ class SharedPhysics:
     def commit(self, edges: np.ndarray, t: float) -> None:
         """The memories of ``edges`` changed at time ``t``: take their current conductances."""
         if len(edges):
-            self.k[edges] = self._memory[edges]
+            self._k[edges] = self._memory[edges]
             self._pending[edges] = True
             self._changed(t)
 
     def set_alive(self, edges: np.ndarray, alive: bool, t: float) -> None:
         """Remove (``alive=False``) or restore edges at time ``t``."""
-        self.alive[edges] = alive
+        self._alive[edges] = alive
         self._changed(t)
         self.all_alive = bool(self.alive.all())
 
