@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["normalized_error", "final", "loglog_slope", "geometric_mean", "error_at_updates"]
+__all__ = ["normalized_error", "final", "loglog_slope", "geometric_mean", "error_at_updates", "power_gain",
+           "single_removal_ratios"]
 
 
 def normalized_error(ds: xr.Dataset, name: str = "error_train") -> xr.DataArray:
@@ -55,3 +56,36 @@ def error_at_updates(ds: xr.Dataset, updates_per_edge, name: str = "error_train"
     return xr.DataArray(out, dims=("update_probability", "realization", "updates"),
                         coords={"update_probability": p, "updates": updates},
                         attrs={"long_name": f"normalised {name} at equal expected updates per edge", "units": "1"})
+
+
+def power_gain(free_power, reference_free_power):
+    """Power gain of a run against a reference run, ``G = 1 - P_F / P_F,ref`` (Stern et al. 2024)."""
+    return 1.0 - free_power / reference_free_power
+
+
+def single_removal_ratios(ds: xr.Dataset, realization: int, time: float) -> np.ndarray:
+    """Training error after removing each present edge alone, over the error before, at the last
+    conductance snapshot before ``time`` (needs the scenario stored in ``ds`` to rebuild the task)."""
+    import json
+
+    from .build import build_network, build_task
+    from .damage import training_error
+    from .scenario import parse_scenario
+
+    scenario = parse_scenario(json.loads(ds.attrs["scenario"]))
+    network = build_network(scenario.network, realization)
+    task = build_task(scenario.task, network, scenario.run.seed, realization)
+    snap = ds.conductance.isel(realization=realization)
+    for dim in [d for d in snap.dims if d not in ("conductance_step", "edge")]:
+        snap = snap.isel({dim: 0})
+    i = int(np.searchsorted(ds.conductance_time.values, time, side="left")) - 1
+    k = snap.values[max(i, 0), :network.n_edges]
+    present = np.isfinite(k)
+    X, Y = task.train_inputs, task.train_targets
+    base = training_error(network, task.boundary, np.where(present, k, 1.0), present, X, Y)
+    ratios = []
+    for e in np.flatnonzero(present):
+        trial = present.copy()
+        trial[e] = False
+        ratios.append(training_error(network, task.boundary, np.where(present, k, 1.0), trial, X, Y) / base)
+    return np.array(ratios)

@@ -34,7 +34,8 @@ __all__ = [
     "ConfigError", "RunConfig", "NetworkConfig", "TaskConfig", "TapLadder", "LearningConfig", "EngineConfig",
     "ClockSpec", "ComparatorSpec", "MemorySpec", "HardwareSpec", "PRESETS", "PRESET_LEARNING", "preset",
     "NETWORK_KINDS", "TASK_KINDS", "ENGINE_KINDS", "RULES", "BATCH_MODES", "MEMORY_KINDS",
-    "AUTO_PER_EDGE_MAX_EDGES",
+    "AUTO_PER_EDGE_MAX_EDGES", "ControlConfig", "DamageEvent", "RandomFailures", "Removal", "Pruning",
+    "DamageConfig", "DAMAGE_MODES", "PRUNING_CRITERIA", "CONTROL_KINDS",
 ]
 
 
@@ -52,6 +53,11 @@ MEMORY_KINDS = ("ideal", "taps", "capacitor")
 CLOCK_PHASES = ("synchronous", "random")
 TAP_QUANTITIES = ("resistance", "conductance")
 TAP_SPACINGS = ("linear", "log")
+CONTROL_KINDS = ("constant", "feedback")
+#: How an edge fails: removed from the circuit, pinned at a high conductance, frozen, or weakened.
+DAMAGE_MODES = ("open", "short", "stuck", "degraded")
+#: How targeted pruning ranks the edges it removes.
+PRUNING_CRITERIA = ("error", "current", "conductance")
 #: ``engine.kind = "auto"`` uses the per-edge engine up to this many edges.
 AUTO_PER_EDGE_MAX_EDGES = 64
 
@@ -577,3 +583,197 @@ def preset(name: str) -> HardwareSpec:
     if name not in PRESETS:
         raise KeyError(f"unknown hardware preset {name!r}; known presets: {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+# -- lambda control ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ControlConfig:
+    """``[control]``: how lambda (the gain on the free-network measurement) is set.
+
+    ``constant``: lambda is ``learning.lambda`` throughout.  ``feedback``
+    (Stern et al. 2024, Sec. IV): ``d(lambda)/dt = rho lambda ((L_tol / L)^p - 1)``
+    with ``L`` a running estimate of the training error, bounded to
+    ``[lambda_min, lambda_max]`` and starting at ``learning.lambda``.
+
+    Attributes
+    ----------
+    kind : {"constant", "feedback"}
+    tolerance : float
+        ``L_tol``; relative to the initial training error when ``relative``.
+    relative : bool
+        Tolerance relative to the training error at t = 0 (the normalised error).
+    rho : float
+        Rate of the controller (1/s).
+    p : float
+        Exponent (small p: slow controller).
+    averaging_time : float
+        Time constant (s) of the running error estimate (0: the error just measured).
+    lambda_min, lambda_max : float
+        Bounds of lambda, ``0 <= lambda_min <= lambda_max <= 1``.
+    gain_mismatch_std : float
+        Engines: relative per-edge error of the lambda gain (imperfect amplifiers).
+    early_stop : bool
+        Stop learning (every edge freezes) once the error estimate reaches the
+        tolerance: plain coupled learning with early stopping, for comparison.
+    """
+
+    kind: str = "constant"
+    tolerance: float = 1e-3
+    relative: bool = True
+    rho: float = 1.0
+    p: float = 0.02
+    averaging_time: float = 0.0
+    lambda_min: float = 0.0
+    lambda_max: float = 1.0
+    gain_mismatch_std: float = 0.0
+    early_stop: bool = False
+
+    def __post_init__(self):
+        s = "control"
+        _choice(s, "kind", self.kind, CONTROL_KINDS)
+        _number(s, "tolerance", self.tolerance, positive=True)
+        _number(s, "rho", self.rho, nonneg=True, unit="1/s")
+        _number(s, "p", self.p, positive=True)
+        _number(s, "averaging_time", self.averaging_time, nonneg=True, unit="s")
+        _in_range(s, "lambda_min", self.lambda_min, 0.0, 1.0)
+        _in_range(s, "lambda_max", self.lambda_max, 0.0, 1.0)
+        if self.lambda_min > self.lambda_max:
+            raise ConfigError(f"control.lambda_min must not exceed control.lambda_max, got "
+                              f"{self.lambda_min} > {self.lambda_max}")
+        _number(s, "gain_mismatch_std", self.gain_mismatch_std, nonneg=True)
+        for key in ("relative", "early_stop"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"control.{key} must be true or false, got {getattr(self, key)!r}")
+        if self.early_stop and self.kind == "feedback":
+            raise ConfigError("control.early_stop is the plain coupled-learning comparison: it needs "
+                              "control.kind = 'constant'")
+
+    @property
+    def active(self) -> bool:
+        """Whether the controller changes anything (feedback or early stopping)."""
+        return self.kind == "feedback" or self.early_stop
+
+
+# -- damage -----------------------------------------------------------------------------------------
+def _step(section, value):
+    _number(section, "step", value, nonneg=True)
+
+
+@dataclass(frozen=True)
+class DamageEvent:
+    """``[[damage.event]]``: edges that fail in ``mode`` at ``step`` (time ``step * run.step_duration``)."""
+
+    step: float = 0.0
+    edges: tuple = ()
+    mode: str = "open"
+
+    def __post_init__(self):
+        s = "damage.event"
+        _step(s, self.step)
+        _int_list(s, "edges", self.edges)
+        if not self.edges:
+            raise ConfigError("damage.event.edges must list at least one edge")
+        if any(e < 0 for e in self.edges):
+            raise ConfigError(f"damage.event.edges: edge indices are >= 0, got {self.edges}")
+        _choice(s, "mode", self.mode, DAMAGE_MODES)
+
+
+@dataclass(frozen=True)
+class RandomFailures:
+    """``[damage.random]``: each edge fails once, at a Poisson time with ``rate`` (per edge per step)."""
+
+    rate: float = 0.0
+    mode: str = "open"
+
+    def __post_init__(self):
+        _number("damage.random", "rate", self.rate, nonneg=True, unit="per edge per step")
+        _choice("damage.random", "mode", self.mode, DAMAGE_MODES)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """``[[damage.removal]]``: a random ``fraction`` of the edges present fails at ``step``."""
+
+    step: float = 0.0
+    fraction: float = 0.1
+    mode: str = "open"
+
+    def __post_init__(self):
+        _step("damage.removal", self.step)
+        _in_range("damage.removal", "fraction", self.fraction, 0.0, 1.0)
+        _choice("damage.removal", "mode", self.mode, DAMAGE_MODES)
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """``[[damage.pruning]]``: at ``step`` remove the ``n`` edges ranked first by ``criterion``.
+
+    ``error``: the edges whose removal raises the training error most
+    (exact removal trials); ``current``: the largest mean squared current;
+    ``conductance``: the smallest conductance.  With ``keep_connected``
+    (default) an edge whose removal would cut a ground, input or output node
+    off from the others is never chosen.
+    """
+
+    step: float = 0.0
+    n: int = 1
+    criterion: str = "error"
+    mode: str = "open"
+    keep_connected: bool = True
+
+    def __post_init__(self):
+        _step("damage.pruning", self.step)
+        _number("damage.pruning", "n", self.n, integer=True, positive=True)
+        _choice("damage.pruning", "criterion", self.criterion, PRUNING_CRITERIA)
+        _choice("damage.pruning", "mode", self.mode, DAMAGE_MODES)
+        if not isinstance(self.keep_connected, bool):
+            raise ConfigError(f"damage.pruning.keep_connected must be true or false, got {self.keep_connected!r}")
+
+
+@dataclass(frozen=True)
+class DamageConfig:
+    """``[damage]``: when and how edges fail.
+
+    Attributes
+    ----------
+    event, removal, pruning : tuple
+        Explicit failures, random removals of a fraction, targeted pruning.
+    random : RandomFailures
+        Poisson failures of every edge.
+    short_conductance : float
+        Conductance of a shorted edge (S; 0: ``learning.k_max``).
+    degrade_factor : float
+        A degraded edge's update step is multiplied by this factor.
+    recovery_multiple : float
+        Recovery time: until the error is back below this multiple of its pre-damage value.
+    """
+
+    event: tuple = ()
+    random: RandomFailures = field(default_factory=RandomFailures)
+    removal: tuple = ()
+    pruning: tuple = ()
+    short_conductance: float = 0.0
+    degrade_factor: float = 0.1
+    recovery_multiple: float = 10.0
+
+    def __post_init__(self):
+        for key, cls in (("event", DamageEvent), ("removal", Removal), ("pruning", Pruning)):
+            if not all(isinstance(v, cls) for v in getattr(self, key)):
+                raise ConfigError(f"damage.{key} must be a list of tables ([[damage.{key}]])")
+        _number("damage", "short_conductance", self.short_conductance, nonneg=True, unit="S")
+        _number("damage", "degrade_factor", self.degrade_factor, nonneg=True)
+        _number("damage", "recovery_multiple", self.recovery_multiple, positive=True)
+        if self.recovery_multiple < 1:
+            raise ConfigError(f"damage.recovery_multiple must be >= 1, got {self.recovery_multiple}")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.event or self.removal or self.pruning or self.random.rate > 0)
+
+    def check_edges(self, n_edges: int) -> None:
+        """Explicit failures must name edges that exist."""
+        for item in self.event:
+            bad = [e for e in item.edges if e >= n_edges]
+            if bad:
+                raise ConfigError(f"damage.event.edges: edge {bad[0]} does not exist (the network has edges "
+                                  f"0..{n_edges - 1})")

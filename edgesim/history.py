@@ -51,6 +51,17 @@ class History:
     clock_phase: np.ndarray | None = _recorded("edge")
     comparator_offset: np.ndarray | None = _recorded("edge")
     edge_leak_time: np.ndarray | None = _recorded("edge")
+    # lambda control (the dataset's ``lambda`` variable) and the tolerance it steers to
+    lambda_: np.ndarray | None = _recorded("step")
+    tolerance_time: np.ndarray | None = _recorded()
+    training_energy_to_tolerance: np.ndarray | None = _recorded()
+    # damage: one row per failed edge
+    damage_time: np.ndarray | None = _recorded("damage_event")
+    damage_edge: np.ndarray | None = _recorded("damage_event")
+    damage_mode: np.ndarray | None = _recorded("damage_event")
+    damage_error_before: np.ndarray | None = _recorded("damage_event")
+    damage_error_after: np.ndarray | None = _recorded("damage_event")
+    damage_recovery_time: np.ndarray | None = _recorded("damage_event")
 
     @classmethod
     def empty(cls, n_systems: int, step: np.ndarray, conductance_step: np.ndarray, n_edges: int, n_outputs: int,
@@ -73,6 +84,23 @@ class History:
     def recorded(self) -> dict[str, np.ndarray]:
         """The recorded fields (name -> array), in declaration order."""
         return {name: getattr(self, name) for name in HISTORY_DIMS if getattr(self, name) is not None}
+
+    def store_damage(self, log: list[list[tuple]]) -> None:
+        """Fill the damage table from one log per system of ``(time, edge, mode code, before, after)``.
+
+        The recovery times are filled in by :func:`edgesim.damage.store_recovery`.
+        """
+        R, n = len(log), max([len(rows) for rows in log] + [0])
+        self.damage_time = np.full((R, n), np.nan)
+        self.damage_edge = np.full((R, n), -1, np.int64)
+        self.damage_mode = np.full((R, n), -1, np.int64)
+        self.damage_error_before = np.full((R, n), np.nan)
+        self.damage_error_after = np.full((R, n), np.nan)
+        for r, rows in enumerate(log):
+            for j, (t, e, mode, before, after) in enumerate(rows):
+                self.damage_time[r, j], self.damage_edge[r, j], self.damage_mode[r, j] = t, e, mode
+                self.damage_error_before[r, j], self.damage_error_after[r, j] = before, after
+        self.damage_recovery_time = np.full((R, n), np.nan)
 
     def store(self, i: int, m: dict) -> None:
         """Store the figures of merit ``m`` (from :func:`edgesim.measure.measure`) at record ``i``."""

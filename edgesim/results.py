@@ -15,9 +15,13 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
+from .config import DAMAGE_MODES
 from .history import HISTORY_DIMS, History
 
 __all__ = ["VARIABLES", "annotate", "build_dataset", "write_netcdf", "open_result"]
+
+#: History fields stored under another name (``lambda`` is a Python keyword).
+_DATASET_NAME = {"lambda_": "lambda"}
 
 #: name -> (units, long_name)
 VARIABLES = {
@@ -60,6 +64,15 @@ VARIABLES = {
     "settle_time": ("s", "network settling time"),
     "edge_from": ("1", "first node of each edge (-1: no such edge in this realization)"),
     "edge_to": ("1", "second node of each edge; drop = V[edge_from] - V[edge_to]"),
+    "tolerance_time": ("s", "time at which the error estimate first reached the control tolerance (NaN: never)"),
+    "training_energy_to_tolerance": ("J", "training energy spent until the error first reached the tolerance"),
+    "damage_time": ("s", "time of the failure"),
+    "damage_edge": ("1", "edge that failed (-1: no event in this row)"),
+    "damage_mode": ("1", "failure mode (flag_meanings)"),
+    "damage_error_before": ("V2", "training error just before the failure"),
+    "damage_error_after": ("V2", "training error just after the failure"),
+    "damage_recovery_time": ("s", "time until the recorded training error is back below damage.recovery_multiple "
+                                  "times its pre-damage value (NaN: never)"),
 }
 
 
@@ -84,7 +97,9 @@ def build_dataset(scenario, networks, tasks, histories: list[tuple[list, History
     first = histories[0][1]
     arrays: dict[str, np.ndarray] = {}
     for name, value in first.recorded().items():
-        shape = lead + tuple(E if d == "edge" else value.shape[1 + i] for i, d in enumerate(HISTORY_DIMS[name]))
+        # padded to the widest system (edges of smaller networks, damage events of less damaged systems)
+        shape = lead + tuple(E if d == "edge" else max(h.recorded()[name].shape[1 + i] for _, h in histories)
+                             for i, d in enumerate(HISTORY_DIMS[name]))
         integer = value.dtype.kind in "iu"
         arrays[name] = np.full(shape, -1 if integer else np.nan, dtype=value.dtype if integer else float)
     for systems, hist in histories:
@@ -94,9 +109,9 @@ def build_dataset(scenario, networks, tasks, histories: list[tuple[list, History
             for name, arr in arrays.items():
                 value = recorded[name][i]
                 arr[at][tuple(slice(0, n) for n in value.shape)] = value  # narrower networks leave padding
-    data_vars = {name: (lead_dims + HISTORY_DIMS[name], arr) for name, arr in arrays.items()}
+    data_vars = {_DATASET_NAME.get(name, name): (lead_dims + HISTORY_DIMS[name], arr) for name, arr in arrays.items()}
     n_rec = len(first.step)
-    if "lambda" not in sweep_names:
+    if "lambda" not in sweep_names and "lambda" not in data_vars:
         data_vars["lambda"] = (lead_dims + ("step",), np.full(lead + (n_rec,), scenario.learning.lambda_))
     edge_from = np.full((len(networks), E), -1)
     edge_to = np.full((len(networks), E), -1)
@@ -121,6 +136,8 @@ def build_dataset(scenario, networks, tasks, histories: list[tuple[list, History
     ds.attrs["network"] = networks[0].name
     ds.attrs["task"] = tasks[0].name
     ds.attrs["learning_rule"] = scenario.learning.rule
+    if "damage_mode" in ds:
+        ds["damage_mode"].attrs.update(flag_values=np.arange(len(DAMAGE_MODES)), flag_meanings=" ".join(DAMAGE_MODES))
     return annotate(ds, scenario.title, scenario.to_json(), scenario.run.seed, engine)
 
 

@@ -46,6 +46,8 @@ class RunPlan:
         run = scenario.run
         networks = [build_network(scenario.network, r) for r in range(run.realizations)]
         tasks = [build_task(scenario.task, networks[r], run.seed, r) for r in range(run.realizations)]
+        for net in networks:
+            scenario.damage.check_edges(net.n_edges)
         names = list(scenario.sweep)
         systems = []
         for idx in itertools.product(*(range(len(scenario.sweep[n])) for n in names)):
@@ -89,6 +91,9 @@ def _run_synchronous(scenario: Scenario, plan: RunPlan, disable) -> xr.Dataset:
                                  alpha=[ls.alpha for ls in learning], eta=[ls.eta for ls in learning],
                                  lam=[ls.lambda_ for ls in learning], record_at=plan.record_steps,
                                  conductance_every=run.conductance_every, step_duration=run.step_duration,
+                                 control=scenario.control, damage=scenario.damage,
+                                 tolerance=[scenario.with_values(v).control.tolerance for _, v, _ in chunk],
+                                 seeds=[realization_seed(run.seed, r) for _, _, r in chunk],
                                  progress=lambda n, size=len(chunk): bar.update(n * size))
         histories.append((chunk, hist))
     bar.close()
@@ -112,7 +117,8 @@ def _run_engine(scenario: Scenario, plan: RunPlan, disable) -> xr.Dataset:
         history, info = simulate(task, resolved.learning, resolved.hardware, resolved.engine, k0,
                                  plan.record_steps * run.step_duration, seed=realization_seed(run.seed, r),
                                  record_steps=plan.record_steps, conductance_every=run.conductance_every,
-                                 progress=bar.update)
+                                 progress=bar.update, control=resolved.control, damage=scenario.damage,
+                                 step_duration=run.step_duration)
         kinds.add(info["engine"])
         histories.append(([system], history))
     bar.close()

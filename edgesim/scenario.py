@@ -26,8 +26,9 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from .config import (PRESET_LEARNING, PRESETS, ClockSpec, ComparatorSpec, ConfigError, EngineConfig, HardwareSpec,
-                     LearningConfig, MemorySpec, NetworkConfig, RunConfig, TapLadder, TaskConfig)
+from .config import (PRESET_LEARNING, PRESETS, ClockSpec, ComparatorSpec, ConfigError, ControlConfig, DamageConfig,
+                     DamageEvent, EngineConfig, HardwareSpec, LearningConfig, MemorySpec, NetworkConfig, Pruning,
+                     RandomFailures, Removal, RunConfig, TapLadder, TaskConfig)
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "parse_scenario", "apply_overrides", "SWEEPABLE"]
 
@@ -36,13 +37,18 @@ ScenarioError = ConfigError
 
 #: Scenario sections and the configuration class each one builds.
 SECTIONS = {"run": RunConfig, "network": NetworkConfig, "task": TaskConfig, "learning": LearningConfig,
-            "engine": EngineConfig, "clock": ClockSpec, "comparator": ComparatorSpec, "memory": MemorySpec}
+            "engine": EngineConfig, "clock": ClockSpec, "comparator": ComparatorSpec, "memory": MemorySpec,
+            "control": ControlConfig, "damage": DamageConfig}
+#: Nested tables: (section class, key) -> the class of the table, or [class] for an array of tables.
+NESTED = {(LearningConfig, "taps"): TapLadder, (DamageConfig, "random"): RandomFailures,
+          (DamageConfig, "event"): [DamageEvent], (DamageConfig, "removal"): [Removal],
+          (DamageConfig, "pruning"): [Pruning]}
 HARDWARE_SECTIONS = ("clock", "comparator", "memory")
 #: Scenario keys that may be swept, with the section they live in.
 SWEEPABLE = {"lambda": "learning", "kappa": "learning", "alpha": "learning", "eta": "learning",
              "update_probability": "clock", "jitter_std": "clock", "drift_std": "clock",
              "noise_std": "comparator", "offset_std": "comparator", "leak_time": "memory",
-             "twin_mismatch_std": "memory", "settle_time": "engine"}
+             "twin_mismatch_std": "memory", "settle_time": "engine", "tolerance": "control"}
 _FIELD = {"lambda": "lambda_"}  # TOML key -> dataclass field (lambda is a Python keyword)
 _KEY = {v: k for k, v in _FIELD.items()}
 
@@ -58,8 +64,13 @@ def _keys(cls, section: str, data) -> dict:
         if name not in types or key.endswith("_"):
             allowed = ", ".join(sorted(_KEY.get(n, n) for n in types))
             raise ScenarioError(f"unknown key '{section}.{key}'; allowed keys: {allowed}")
-        if name == "taps" and cls is LearningConfig:
-            value = _section(TapLadder, "learning.taps", value)
+        nested = NESTED.get((cls, name))
+        if isinstance(nested, list):
+            if not isinstance(value, list):
+                raise ScenarioError(f"{section}.{key} must be an array of tables ([[{section}.{key}]]), got {value!r}")
+            value = tuple(_section(nested[0], f"{section}.{key}", v) for v in value)
+        elif nested is not None:
+            value = _section(nested, f"{section}.{key}", value)
         elif isinstance(value, list):
             value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         elif isinstance(value, int) and not isinstance(value, bool) and types[name].startswith("float"):
@@ -82,7 +93,7 @@ class Scenario:
 
     Attributes
     ----------
-    run, network, task, learning, engine, hardware
+    run, network, task, learning, engine, hardware, control, damage
         The configuration objects of :mod:`edgesim.config`.
     sweep : dict
         Swept parameter (TOML name) -> tuple of values, ordered as in the file.
@@ -97,11 +108,14 @@ class Scenario:
     hardware: HardwareSpec
     sweep: dict = field(default_factory=dict)
     title: str = ""
+    control: ControlConfig = field(default_factory=ControlConfig)
+    damage: DamageConfig = field(default_factory=DamageConfig)
 
     def with_values(self, values: dict) -> "Scenario":
         """This scenario with swept parameters set to ``values`` (name -> value)."""
-        learning, engine, hardware = _with_values(self.learning, self.engine, self.hardware, values)
-        return replace(self, learning=learning, engine=engine, hardware=hardware)
+        learning, engine, hardware, control = _with_values(self.learning, self.engine, self.hardware, self.control,
+                                                           values)
+        return replace(self, learning=learning, engine=engine, hardware=hardware, control=control)
 
     def to_dict(self) -> dict:
         """The resolved scenario as plain data (TOML key names); :func:`parse_scenario` reads it back."""
@@ -110,6 +124,7 @@ class Scenario:
 
         data = {"title": self.title, "run": table(self.run), "network": table(self.network),
                 "task": table(self.task), "learning": table(self.learning), "engine": table(self.engine),
+                "control": table(self.control), "damage": table(self.damage),
                 "sweep": {k: list(v) for k, v in self.sweep.items()}}
         if self.engine.kind != "synchronous":  # hardware applies to the engines only
             for name in HARDWARE_SECTIONS:
@@ -122,14 +137,15 @@ class Scenario:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
-def _with_values(learning: LearningConfig, engine: EngineConfig, hardware: HardwareSpec, values: dict):
+def _with_values(learning: LearningConfig, engine: EngineConfig, hardware: HardwareSpec, control: ControlConfig,
+                 values: dict):
     sections = {"learning": learning, "engine": engine, "clock": hardware.clock,
-                "comparator": hardware.comparator, "memory": hardware.memory}
+                "comparator": hardware.comparator, "memory": hardware.memory, "control": control}
     for key, value in values.items():
         name = SWEEPABLE[key]
         sections[name] = replace(sections[name], **{_FIELD.get(key, key): value})
     return (sections["learning"], sections["engine"],
-            HardwareSpec(sections["clock"], sections["comparator"], sections["memory"]))
+            HardwareSpec(sections["clock"], sections["comparator"], sections["memory"]), sections["control"])
 
 
 def _plain(value):
@@ -165,11 +181,23 @@ def parse_scenario(data: dict) -> Scenario:
     name = engine.hardware
     learning = _section(LearningConfig, "learning", raw["learning"], LearningConfig(**PRESET_LEARNING.get(name, {})))
     hardware = _resolve_hardware(raw, name, run, learning)
-    sweep = _parse_sweep(data.get("sweep", {}), learning, engine, hardware)
+    control = _section(ControlConfig, "control", raw["control"])
+    sweep = _parse_sweep(data.get("sweep", {}), learning, engine, hardware, control)
     title = data.get("title", "")
     if not isinstance(title, str):
         raise ScenarioError("title must be a string")
-    scenario = Scenario(run, network, task, learning, engine, hardware, sweep, title)
+    damage = _section(DamageConfig, "damage", raw["damage"])
+    for item in damage.event + damage.removal + damage.pruning:
+        if item.step > run.steps:
+            raise ScenarioError(f"damage: a failure at step {item.step} is after the end of the run "
+                                f"(run.steps = {run.steps})")
+    if control.kind == "feedback" and "lambda" in sweep:
+        raise ScenarioError("sweep.lambda with control.kind = 'feedback': the controller sets lambda; sweep "
+                            "control.tolerance scenarios separately instead")
+    if control.kind == "feedback" and learning.lambda_ <= 0:
+        raise ScenarioError("control.kind = 'feedback' changes lambda multiplicatively: learning.lambda (its "
+                            "starting value) must be > 0")
+    scenario = Scenario(run, network, task, learning, engine, hardware, sweep, title, control, damage)
     _check_consistency(scenario, raw, sweep)
     return scenario
 
@@ -183,7 +211,7 @@ def _resolve_hardware(raw: dict, preset_name: str, run: RunConfig, learning: Lea
                         _section(MemorySpec, "memory", raw["memory"], base.memory))
 
 
-def _parse_sweep(sweep_raw, learning, engine, hardware) -> dict:
+def _parse_sweep(sweep_raw, learning, engine, hardware, control) -> dict:
     if not isinstance(sweep_raw, dict):
         raise ScenarioError("[sweep] must be a table of parameter = [values]")
     sweep = {}
@@ -198,7 +226,7 @@ def _parse_sweep(sweep_raw, learning, engine, hardware) -> dict:
                 raise ScenarioError(f"sweep.{key} must be a number in each entry, got {v!r}")
             if not math.isfinite(v) and not (key == "leak_time" and v == math.inf):
                 raise ScenarioError(f"sweep.{key} must be finite, got {v!r}")
-            _with_values(learning, engine, hardware, {key: float(v)})  # each value must be valid where it is set
+            _with_values(learning, engine, hardware, control, {key: float(v)})  # each value must be valid there
             vals.append(float(v))
         sweep[key] = tuple(vals)
     return sweep

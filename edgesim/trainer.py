@@ -19,11 +19,14 @@ from typing import Sequence
 
 import numpy as np
 
-from .config import LearningConfig
+from .config import ControlConfig, DamageConfig, LearningConfig
+from .control import LambdaController
+from .damage import MODE_CODES, damage_schedule, damaged_edges, store_recovery, training_error
 from .history import History, conductance_records, record_steps
 from .measure import class_targets, clamp_values, measure, presented, scheduled_targets
 from .physics import TwinSolver, clamped_solution, free_solution, mean_square_drops
 from .rules import clip_conductance, coupled_learning_update_squared, sign_rule_direction
+from .seeding import uniform
 from .tasks import Task
 
 __all__ = ["LearningConfig", "History", "train_synchronous", "record_steps"]
@@ -111,25 +114,104 @@ class _Element:
         else:
             self.k = np.where(valid, clip_conductance(k, config.k_min, config.k_max), 1.0)
 
-    def update(self, free_sq, clamped_sq, alpha, eta, lam) -> None:
-        """One synchronous update of every edge from the mean squared drops (R, E)."""
+    def update(self, free_sq, clamped_sq, alpha, eta, lam, damage=None, step: int = 0) -> None:
+        """One synchronous update of every edge from the mean squared drops (R, E).
+
+        ``damage`` (a :class:`_DamageState`) freezes failed edges and scales degraded ones.
+        """
         cfg = self.config
         if self.sign_rule:
             # Comparators see drop magnitudes: RMS over the examples presented.
             direction = sign_rule_direction(np.sqrt(free_sq), np.sqrt(clamped_sq), lam[:, :, 0], cfg.deadband)
+            if damage is not None:
+                direction = direction * damage.tap_gate(step)
             self.taps = np.where(self.valid, cfg.taps.step(self.taps, direction), 0)
             self.k = np.where(self.valid, self.ladder[self.taps], 1.0)
         else:
             signal = coupled_learning_update_squared(free_sq, clamped_sq, 1.0, 1.0, lam[:, :, 0])
+            if damage is not None:
+                signal = np.where(damage.frozen, 0.0, signal * damage.step_factor)
             # Padding edges have zero drops, so dk = 0 there and they stay at 1.
             self.k = clip_conductance(self.k + (alpha / eta)[:, :, 0] * signal, cfg.k_min, cfg.k_max)
+
+    def state(self, systems: np.ndarray):
+        """A copy of the state of ``systems`` (a mask), for :meth:`restore`."""
+        return self.k[systems].copy(), (self.taps[systems].copy() if self.sign_rule else None)
+
+    def restore(self, systems: np.ndarray, kept) -> None:
+        self.k[systems] = kept[0]
+        if self.sign_rule:
+            self.taps[systems] = kept[1]
+
+    def set(self, r: int, edges: np.ndarray, value: float) -> None:
+        """Set edges of system ``r`` to ``value`` (taps: the nearest tap)."""
+        if self.sign_rule:
+            self.taps[r, edges] = self.config.taps.nearest_tap(value)
+            self.k[r, edges] = self.ladder[self.taps[r, edges]]
+        else:
+            self.k[r, edges] = clip_conductance(value, self.config.k_min, self.config.k_max)
+
+
+class _DamageState:
+    """Failed edges of every system of the stack, applied at the start of each step (see :mod:`edgesim.damage`)."""
+
+    def __init__(self, config: DamageConfig, tasks, valid: np.ndarray, seeds, step_duration: float, steps: int,
+                 k_max: float):
+        self.config, self.tasks, self.seeds = config, tasks, [int(s) for s in seeds]
+        self.alive = valid.copy()
+        self.frozen = ~valid
+        self.step_factor = np.ones(valid.shape)
+        self.short = config.short_conductance or k_max
+        self.schedules = [damage_schedule(config, t.network.n_edges, seed, step_duration, steps * step_duration)
+                          for t, seed in zip(tasks, self.seeds)]
+        self.log = [[] for _ in tasks]
+
+    def apply(self, t: float, element: _Element, data: _Stack, Y) -> None:
+        """Every action due by time ``t``, per system, logged with the error just before and after."""
+        for r, schedule in enumerate(self.schedules):
+            task = self.tasks[r]
+            E = task.network.n_edges
+            while schedule and schedule[0].time <= t:
+                action = schedule.pop(0)
+                k, present = element.k[r, :E], self.alive[r, :E]
+                before = training_error(task.network, task.boundary, k, present, data.X[r], Y[r])
+                edges = damaged_edges(action, present, self.seeds[r], task.network, task.boundary, k, data.X[r], Y[r])
+                if edges.size == 0:
+                    continue
+                self._hit(r, edges, action.mode, element)
+                after = training_error(task.network, task.boundary, element.k[r, :E], self.alive[r, :E], data.X[r],
+                                       Y[r])
+                self.log[r].extend((action.time, int(e), MODE_CODES[action.mode], before, after) for e in edges)
+
+    def _hit(self, r, edges, mode, element):
+        if mode == "open":
+            self.alive[r, edges] = False
+            self.frozen[r, edges] = True
+        elif mode == "short":
+            element.set(r, edges, self.short)
+            self.frozen[r, edges] = True
+        elif mode == "stuck":
+            self.frozen[r, edges] = True
+        else:  # degraded
+            self.step_factor[r, edges] *= self.config.degrade_factor
+
+    def tap_gate(self, step: int) -> np.ndarray:
+        """Potentiometers: frozen edges do not move; a degraded one moves on a ``step_factor`` share of its ticks."""
+        gate = ~self.frozen
+        weak = self.step_factor < 1
+        if weak.any():
+            for r, seed in enumerate(self.seeds):
+                e = np.flatnonzero(weak[r])
+                gate[r, e] &= uniform(seed, "degraded gate", e, step) < self.step_factor[r, e]
+        return gate
 
 
 def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
                       initial_conductance: Sequence[np.ndarray], *, alpha=None, eta=None, lam=None,
                       record_at: np.ndarray | None = None, conductance_every: int = 1,
                       step_duration: float = 1.0, solver_backend: str = "auto",
-                      progress=None) -> History:
+                      control: ControlConfig | None = None, tolerance=None, damage: DamageConfig | None = None,
+                      seeds=None, progress=None) -> History:
     """Train a stack of systems with synchronous updates of every edge.
 
     Parameters
@@ -153,6 +235,15 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
         (the first and last are always kept).
     step_duration : float
         Simulated seconds per step (sets the ``time`` axis and the energy units).
+    control : ControlConfig, optional
+        Lambda feedback or early stopping (:mod:`edgesim.control`); lambda starts at ``lam``.
+        The controller samples the error of the examples presented at each step.
+    tolerance : array_like (R,), optional
+        Per-system control tolerance (default ``control.tolerance``).
+    damage : DamageConfig, optional
+        Failures applied at the start of the step at or after their time (:mod:`edgesim.damage`).
+    seeds : sequence of int, optional
+        Seed of each system's damage draws (default 0).
     progress : callable or None
         ``progress(n)`` is called with the number of steps just completed.
 
@@ -184,26 +275,64 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
     record_index = {int(s): i for i, s in enumerate(rec)}
     conductance_index = {int(rec[i]): j for j, i in enumerate(crec)}
     energy, energy_total = np.zeros(R), np.zeros(R)
+    controller = None
+    if control is not None and control.active:
+        controller = LambdaController(control, lam_[:, 0, 0], tolerance)
+    if controller is not None:
+        h.lambda_ = np.zeros((R, len(rec)))
+        h.tolerance_time = np.full(R, np.nan)
+        h.training_energy_to_tolerance = np.full(R, np.nan)
+    damaged = None
+    if damage is not None and damage.active:
+        damaged = _DamageState(damage, tasks, solver.edge_valid, [0] * R if seeds is None else seeds, step_duration,
+                               steps, config.k_max)
+        h.alive_edges = np.zeros((R, len(rec)), np.int64)
     Y, means = data.Y, None
     for s in range(steps + 1):
-        resp = solver.response(element.k)
+        t = s * step_duration
+        if damaged is not None:
+            damaged.apply(t, element, data, Y)
+            resp = solver.response(element.k, damaged.alive)
+        else:
+            resp = solver.response(element.k)
         Y, means = _targets(data, resp, s, Y, means, config)
         ex = presented(config.batch, s, data.n_train)
         x, y = data.X[:, :, ex], Y[:, :, ex]
         free_currents, out_f, power_f = free_solution(resp, x)
+        lam_now = lam_
+        if controller is not None:
+            lam_now = controller.lam_at(t)[:, None, None]
+            reached = np.isnan(controller.tolerance_time)
+            controller.observe(t, ((out_f - y) ** 2).mean((1, 2)))
+            reached &= ~np.isnan(controller.tolerance_time)
+            h.tolerance_time[reached] = t
+            h.training_energy_to_tolerance[reached] = energy[reached]
         if s in record_index:
-            _record(h, record_index[s], conductance_index.get(s), resp, data, Y, means, eta_, config, element.k,
-                    solver.edge_valid, energy, energy_total)
+            i = record_index[s]
+            _record(h, i, conductance_index.get(s), resp, data, Y, means, eta_, config, element.k,
+                    solver.edge_valid if damaged is None else damaged.alive, energy, energy_total)
+            if controller is not None:
+                h.lambda_[:, i] = lam_now[:, 0, 0]
+            if damaged is not None:
+                h.alive_edges[:, i] = damaged.alive.sum(1)
         if s == steps:
             break
         clamped_currents, power_c = clamped_solution(resp, np.concatenate([x, clamp_values(out_f, y, eta_)], 1))
         mean_free_power = power_f.mean(1)
         energy += mean_free_power * step_duration
         energy_total += (mean_free_power + power_c.mean(1)) * step_duration
-        element.update(mean_square_drops(resp, free_currents), mean_square_drops(resp, clamped_currents),
-                       alpha_, eta_, lam_)
+        stopped = None if controller is None or not controller.stopped.any() else controller.stopped
+        if stopped is None or not stopped.all():
+            kept = element.state(stopped) if stopped is not None else None
+            element.update(mean_square_drops(resp, free_currents), mean_square_drops(resp, clamped_currents),
+                           alpha_, eta_, lam_now, damaged, s)
+            if kept is not None:  # early-stopped systems keep their state
+                element.restore(stopped, kept)
         if progress is not None:
             progress(1)
+    if damaged is not None:
+        h.store_damage(damaged.log)
+        store_recovery(h, rec * step_duration, damage.recovery_multiple)
     return h
 
 

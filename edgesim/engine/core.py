@@ -8,7 +8,10 @@ Order of events at one instant (simpy priorities, lower first):
    conductances after every update strictly before ``t``);
 4. ``EDGE_READ`` — edges that tick read the visible equilibrium and decide;
 5. ``EDGE_COMMIT`` — all decisions of the instant are committed together, so
-   ticks at the same instant all read the same equilibrium.
+   ticks at the same instant all read the same equilibrium;
+6. ``CONTROL`` — the lambda controller takes the error the supervisor
+   measured at this instant; lambda changes continuously from then on (edges
+   ticking at this instant used the value before it).
 
 Events of the same phase at the same instant touch disjoint state, so their
 relative order does not matter.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
+from ..damage import MODE_CODES, damaged_edges, training_error
 from ..history import History
 from ..measure import class_targets, clamp_values, measure, presented, scheduled_targets
 from ..physics import TwinSolver
@@ -26,10 +30,10 @@ from ..tasks import Task
 from .edges import EdgeModel, EdgeState
 from .shared_physics import SharedPhysics
 
-__all__ = ["DAMAGE", "SUPERVISOR", "RECORDER", "EDGE_READ", "EDGE_COMMIT", "at", "EngineContext",
-           "Supervisor", "Recorder"]
+__all__ = ["DAMAGE", "SUPERVISOR", "RECORDER", "EDGE_READ", "EDGE_COMMIT", "CONTROL", "at", "EngineContext",
+           "Supervisor", "Recorder", "Controller", "DamageProcess"]
 
-DAMAGE, SUPERVISOR, RECORDER, EDGE_READ, EDGE_COMMIT = 10, 20, 30, 40, 50
+DAMAGE, SUPERVISOR, RECORDER, EDGE_READ, EDGE_COMMIT, CONTROL = 10, 20, 30, 40, 50, 60
 
 
 class _At(simpy.Event):
@@ -129,6 +133,7 @@ class Supervisor:
         self.count = 0
         self.desired = task.train_targets.copy()
         self.means = None
+        self.error = np.nan  # mean squared error of the free outputs on the examples last presented
 
     def process(self, env):
         while True:
@@ -148,6 +153,7 @@ class Supervisor:
         ex = presented(self.batch, s, task.n_train)
         x, y = X[:, ex], self.desired[:, ex]
         out = self.physics.free_outputs(t, x)
+        self.error = float(((out - y) ** 2).mean())
         self.physics.set_boundary(t, x, clamp_values(out, y, self.eta))
 
 
@@ -199,7 +205,76 @@ class Recorder:
         h.store(i, m)
         h.training_energy[0, i], h.training_energy_total[0, i] = phys.energy_at(t)
         h.alive_edges[0, i] = int(phys.alive.sum())
+        if h.lambda_ is not None:
+            h.lambda_[0, i] = float(self.ctx.model.controller.lam_at(t)[0])
         h.edge_events[0, i] = self.ctx.events
         if h.output_free is not None:
             h.output_free[0, i] = m["output_free"][0]
             h.output_desired[0, i] = Y[0]
+
+
+class Controller:
+    """The lambda controller as its own process: one error sample per presentation (:mod:`edgesim.control`)."""
+
+    def __init__(self, controller, supervisor: Supervisor, physics: SharedPhysics, history: History):
+        self.controller = controller
+        self.sup = supervisor
+        self.physics = physics
+        self.history = history
+
+    def process(self, env):
+        n = 0
+        while True:
+            yield at(env, n * self.sup.period, CONTROL)
+            t = env.now
+            waiting = np.isnan(self.controller.tolerance_time)
+            self.controller.observe(t, [self.sup.error])
+            if waiting[0] and not np.isnan(self.controller.tolerance_time[0]):
+                self.history.tolerance_time[0] = t
+                self.history.training_energy_to_tolerance[0] = self.physics.energy_at(t)[0]
+            n += 1
+
+
+class DamageProcess:
+    """Applies a damage schedule (:func:`edgesim.damage.damage_schedule`) through the context's API."""
+
+    def __init__(self, schedule, config, ctx: EngineContext, supervisor: Supervisor, task: Task, seed: int,
+                 short_conductance: float):
+        self.schedule = schedule
+        self.config = config
+        self.ctx = ctx
+        self.sup = supervisor
+        self.task = task
+        self.seed = seed
+        self.short = short_conductance
+        self.log = []  # (time, edge, mode code, error before, error after)
+
+    def process(self, env):
+        for action in self.schedule:
+            yield at(env, max(action.time, env.now), DAMAGE)
+            self.apply(action, env.now)
+
+    def _error(self):
+        phys = self.ctx.physics
+        return training_error(self.task.network, self.task.boundary, phys.k, phys.alive, self.task.train_inputs,
+                              self.sup.desired)
+
+    def apply(self, action, t: float) -> None:
+        ctx, state = self.ctx, self.ctx.state
+        before = self._error()
+        edges = damaged_edges(action, ctx.physics.alive.copy(), self.seed, self.task.network, self.task.boundary,
+                              ctx.physics.k, self.task.train_inputs, self.sup.desired)
+        if edges.size == 0:
+            return
+        ctx.model.damaged = True
+        if action.mode == "open":
+            ctx.set_alive(edges, False)
+        elif action.mode == "short":
+            ctx.set_conductance(edges, self.short)
+            state.frozen[edges] = True
+        elif action.mode == "stuck":
+            state.frozen[edges] = True
+        else:
+            state.step_factor[edges] *= self.config.degrade_factor
+        after = self._error()
+        self.log.extend((t, int(e), MODE_CODES[action.mode], before, after) for e in edges)

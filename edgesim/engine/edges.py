@@ -16,6 +16,7 @@ from ..config import HardwareSpec, LearningConfig
 from ..hardware import (EdgeParameters, acts, capacitor_conductance, capacitor_gate_voltage, capacitor_relax,
                         comparator_noise, tick_times)
 from ..rules import clip_conductance, coupled_learning_update_squared, sign_rule_direction
+from ..seeding import uniform
 
 __all__ = ["EdgeModel", "EdgeState"]
 
@@ -35,6 +36,8 @@ class EdgeState:
     last_update: np.ndarray  # time of the last update (s), for the capacitor leak
     updates: np.ndarray  # number of updates made
     conductance: np.ndarray  # what the memory realises (committed to the physics by the engine)
+    frozen: np.ndarray | None = None  # failed edges that no longer update (short, stuck)
+    step_factor: np.ndarray | None = None  # degraded edges: update step multiplier
     tap: np.ndarray | None = None
     gate_voltage: np.ndarray | None = None
 
@@ -51,9 +54,15 @@ class EdgeModel:
     learning : LearningConfig
         Learning rate, nudge, lambda, the element's conductance range, tap
         ladder and comparator dead band.
+    controller : LambdaController, optional
+        Lambda feedback or early stopping; lambda is then the controller's
+        lambda at the tick time times each edge's gain (``gain``).
+    gain : ndarray (E,), optional
+        Per-edge gain of the lambda amplifier (1: ideal).
     """
 
-    def __init__(self, hardware: HardwareSpec, params: EdgeParameters, seed: int, learning: LearningConfig):
+    def __init__(self, hardware: HardwareSpec, params: EdgeParameters, seed: int, learning: LearningConfig,
+                 controller=None, gain=None):
         self.hw = hardware
         self.params = params
         self.seed = int(seed)
@@ -66,12 +75,23 @@ class EdgeModel:
         self.leaks = self.kind == "capacitor" and bool(np.isfinite(params.leak_time).any())
         if self.kind == "taps":
             self.ladder = learning.taps.conductances
+        self.controller = controller
+        self.gain = gain
+        self.damaged = False  # set once any edge is degraded or frozen (fast path until then)
+
+    def _lambda(self, edges, times):
+        """Lambda each edge applies at its tick: the broadcast value times the edge's amplifier gain."""
+        if self.controller is None or self.controller.config.kind != "feedback":
+            return self.lam
+        lam = self.controller.lam_at(times)
+        return lam if self.gain is None else np.clip(lam * self.gain[edges], 0.0, 1.0)
 
     def initial_state(self, conductance: np.ndarray) -> tuple[EdgeState, np.ndarray]:
         """Initial state and the conductances it realises (taps snap to the ladder)."""
         n = len(conductance)
         state = EdgeState(tick=np.zeros(n, np.int64), last_tick=self.params.phase - self.params.period,
                           last_update=np.zeros(n), updates=np.zeros(n, np.int64), conductance=np.zeros(n),
+                          frozen=np.zeros(n, bool), step_factor=np.ones(n),
                           tap=np.zeros(n, np.int64) if self.kind == "taps" else None,
                           gate_voltage=np.zeros(n) if self.kind == "capacitor" else None)
         self.write(state, np.arange(n), conductance)
@@ -118,6 +138,10 @@ class EdgeModel:
         state.last_tick[edges] = times
         # removed edges (damage) keep their clocks but take no part in learning
         act = acts(self.hw.clock.update_probability, self.seed, edges, ticks) & physics.alive[edges]
+        if self.controller is not None and self.controller.stopped.any():
+            act[:] = False  # early stopping: learning has ended
+        if self.damaged:
+            act &= ~state.frozen[edges] & self._degraded_gate(state, edges, ticks)
         active = edges[act]
         if self.kind == "capacitor" and self.leaks:
             # A passive capacitor leaks on every tick, whether or not its edge acts.
@@ -127,13 +151,15 @@ class EdgeModel:
         mem = self.hw.memory
         if self.kind == "taps":
             free_sq, clamped_sq = physics.mean_square_drops(active)
-            direction = sign_rule_direction(np.sqrt(free_sq), np.sqrt(clamped_sq), self.lam,
+            direction = sign_rule_direction(np.sqrt(free_sq), np.sqrt(clamped_sq), self._lambda(active, times[act]),
                                             self.learning.deadband, self._comparator_error(active, ticks[act]))
             state.tap[active] = self.learning.taps.step(state.tap[active], direction)
             k_new = self.ladder[state.tap[active]] * self.params.ladder_scale[active]
         else:
             free_sq, clamped_sq = self._measure(active, ticks[act], physics)
-            signal = coupled_learning_update_squared(free_sq, clamped_sq, 1.0, 1.0, self.lam)
+            signal = coupled_learning_update_squared(free_sq, clamped_sq, 1.0, 1.0, self._lambda(active, times[act]))
+            if self.damaged:
+                signal = signal * state.step_factor[active]
             if self.kind == "ideal":
                 k_new = clip_conductance(state.conductance[active] + (self.alpha / self.eta) * signal,
                                          self.k_min, self.k_max)
@@ -145,6 +171,17 @@ class EdgeModel:
         state.conductance[active] = k_new
         return active
 
+    def _degraded_gate(self, state, edges, ticks):
+        """Potentiometers: a degraded edge moves on a ``step_factor`` share of its ticks (order-free draws)."""
+        if self.kind != "taps":
+            return True
+        factor = state.step_factor[edges]
+        weak = factor < 1
+        gate = np.ones(edges.shape, bool)
+        if weak.any():
+            gate[weak] = uniform(self.seed, "degraded gate", edges[weak], ticks[weak]) < factor[weak]
+        return gate
+
     def _pump(self, interval, signal):
         """Gate-voltage step of the charge pump: the window scales with the actual tick interval."""
         mem = self.hw.memory
@@ -154,10 +191,15 @@ class EdgeModel:
         mem = self.hw.memory
         v = capacitor_relax(state.gate_voltage[edges], self.params.bias[edges], self.params.leak_time[edges],
                             times - state.last_update[edges])
+        if self.damaged:  # a failed (frozen) edge keeps its gate voltage
+            keep = state.frozen[edges]
+            v[keep] = state.gate_voltage[edges][keep]
         active = edges[act]
         if active.size:
             free_sq, clamped_sq = self._measure(active, ticks[act], physics)
-            signal = coupled_learning_update_squared(free_sq, clamped_sq, 1.0, 1.0, self.lam)
+            signal = coupled_learning_update_squared(free_sq, clamped_sq, 1.0, 1.0, self._lambda(active, times[act]))
+            if self.damaged:
+                signal = signal * state.step_factor[active]
             v[act] = v[act] + self._pump(interval[act], signal)
             state.updates[active] += 1
         state.gate_voltage[edges] = v

@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from ..config import EngineConfig, HardwareSpec, LearningConfig
+from ..config import ControlConfig, DamageConfig, EngineConfig, HardwareSpec, LearningConfig
+from ..control import LambdaController
+from ..damage import damage_schedule, store_recovery
 from ..hardware import edge_parameters
+from ..seeding import normal
 from ..history import History, conductance_records
 from ..tasks import Task
-from .core import EngineContext, Recorder, Supervisor
+from .core import Controller, DamageProcess, EngineContext, Recorder, Supervisor
 from .edges import EdgeModel
 from .per_edge import start_per_edge
 from .shared_physics import SharedPhysics
@@ -21,7 +24,8 @@ __all__ = ["simulate"]
 def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engine: EngineConfig,
              initial_conductance: np.ndarray, record_times: np.ndarray, *, seed: int,
              record_steps: np.ndarray | None = None, conductance_every: int = 1, progress=None,
-             processes=()) -> tuple[History, dict]:
+             processes=(), control: ControlConfig | None = None, damage: DamageConfig | None = None,
+             step_duration: float = 1.0) -> tuple[History, dict]:
     """Simulate one system with autonomous edges.
 
     Parameters
@@ -51,6 +55,14 @@ def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engin
         with the :data:`~edgesim.engine.core.DAMAGE` phase, and change the
         system only through ``ctx.set_conductance`` and ``ctx.set_alive``
         (:class:`~edgesim.engine.core.EngineContext`).
+    control : ControlConfig, optional
+        Lambda feedback or early stopping; the controller samples the error the
+        supervisor measures at each presentation and lambda starts at
+        ``learning.lambda``.
+    damage : DamageConfig, optional
+        Failures (:mod:`edgesim.damage`); steps are converted to seconds with ``step_duration``.
+    step_duration : float
+        Seconds per step of the damage schedule.
 
     Returns
     -------
@@ -67,7 +79,13 @@ def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engin
                          "use 'per_edge', 'vectorized' or 'auto' (or the trainer for 'synchronous')")
     E = task.network.n_edges
     params = edge_parameters(hardware, seed, E)
-    model = EdgeModel(hardware, params, seed, learning)
+    controller = None
+    if control is not None and control.active:
+        controller = LambdaController(control, [learning.lambda_])
+    gain = None
+    if control is not None and control.gain_mismatch_std > 0:
+        gain = 1.0 + control.gain_mismatch_std * normal(seed, "lambda gain", np.arange(E), 0)
+    model = EdgeModel(hardware, params, seed, learning, controller, gain)
     state, _ = model.initial_state(initial_conductance)
     physics = SharedPhysics(task.network, task.boundary, state.conductance, params.twin_factor, engine.settle_time,
                             engine.max_rank, engine.lowrank_tolerance)
@@ -82,6 +100,17 @@ def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engin
                             engine=True)
     history.clock_period, history.clock_phase = params.period[None], params.phase[None]
     history.comparator_offset, history.edge_leak_time = params.offset[None], params.leak_time[None]
+    if controller is not None:
+        history.lambda_ = np.zeros((1, len(steps)))
+        history.tolerance_time = np.full(1, np.nan)
+        history.training_energy_to_tolerance = np.full(1, np.nan)
+        env.process(Controller(controller, sup, physics, history).process(env))
+    damager = None
+    if damage is not None and damage.active:
+        damage.check_edges(E)
+        schedule = damage_schedule(damage, E, seed, step_duration, float(record_times[-1]))
+        damager = DamageProcess(schedule, damage, ctx, sup, task, seed, damage.short_conductance or learning.k_max)
+        env.process(damager.process(env))
     done = env.event()
     recorder = Recorder(task, ctx, sup, history, record_times, learning.eta, done)
     env.process(sup.process(env))
@@ -94,6 +123,9 @@ def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engin
         start_vectorized(env, ctx, engine.cohorts)
     recorder.progress = progress
     env.run(until=done)
+    if damager is not None:
+        history.store_damage([damager.log])
+        store_recovery(history, record_times, damage.recovery_multiple)
     stats = physics.stats
     info = {"engine": kind, "refactorizations": stats.refactorizations, "low_rank_updates": stats.low_rank_updates,
             "guard_refactorizations": stats.guard_refactorizations, "largest_residual": stats.largest_residual,

@@ -1,0 +1,202 @@
+"""Damage, pruning and lambda feedback: semantics, engines vs trainer, published experiments, bad input."""
+
+import numpy as np
+import pytest
+
+from edgesim.config import (ConfigError, ControlConfig, DamageConfig, DamageEvent, EngineConfig, HardwareSpec,
+                            ClockSpec, LearningConfig, MemorySpec, Pruning, RandomFailures, Removal)
+from edgesim.control import LambdaController
+from edgesim.damage import boundary_connected, damage_schedule, removal_choice
+from edgesim.engine.simulate import simulate
+from edgesim.network import lab_network
+from edgesim.runner import run_scenario
+from edgesim.scenario import load_scenario
+from edgesim.tasks import node_allostery
+from edgesim.trainer import train_synchronous
+
+DAMAGE_SCENARIO = "scenarios/dillavou2022_damage.toml"
+ALLOSTERY = "scenarios/dillavou2022_allostery.toml"
+
+
+def two_output_task():
+    return node_allostery(lab_network(), {0: 5.0, 8: 1.0}, {3: 3.0, 5: 3.0}, ground=2)
+
+
+# ---------------------------------------------------------------------------
+# The controller: exact integration, bounds, tolerance, early stopping
+# ---------------------------------------------------------------------------
+
+def test_controller_integrates_the_feedback_equation_exactly_between_samples():
+    """Between error samples L is constant: lambda(t) matches a fine Runge-Kutta integration of
+    d(lambda)/dt = rho lambda ((L_tol/L)^p - 1)."""
+    cfg = ControlConfig(kind="feedback", tolerance=0.01, relative=False, rho=2.0, p=0.3, lambda_max=1.0)
+    ctl = LambdaController(cfg, [1e-3])
+    samples = [(0.0, 1.0), (1.5, 0.5), (2.0, 1e-3), (3.7, 1e-4)]
+    for (t, error), (t_next, _) in zip(samples, samples[1:] + [(5.0, None)]):
+        ctl.observe(t, [error])
+        lam, n = float(ctl.lam_at(t)[0]), 4000
+        h = (t_next - t) / n
+        f = lambda x: cfg.rho * x * ((cfg.tolerance / error) ** cfg.p - 1)  # noqa: E731
+        for _ in range(n):
+            k1 = f(lam); k2 = f(lam + h * k1 / 2); k3 = f(lam + h * k2 / 2); k4 = f(lam + h * k3)  # noqa: E702
+            lam = min(lam + h * (k1 + 2 * k2 + 2 * k3 + k4) / 6, cfg.lambda_max)
+        assert ctl.lam_at(t_next)[0] == pytest.approx(lam, rel=1e-9)
+    # falls while the error is above the tolerance, rises below it, and stops at the bound
+    assert ctl.lam_at(10.0)[0] <= 1.0 and ctl.lam_at(100.0)[0] == 1.0
+
+
+def test_controller_running_average_tolerance_time_and_early_stop():
+    cfg = ControlConfig(kind="constant", early_stop=True, tolerance=0.1, relative=True, averaging_time=2.0)
+    ctl = LambdaController(cfg, [0.0, 0.0])
+    ctl.observe(0.0, [1.0, 2.0])  # relative tolerances: 0.1 and 0.2 of the first errors
+    np.testing.assert_allclose(ctl.tolerance, [0.1, 0.2])
+    ctl.observe(1.0, [0.0, 0.0])
+    np.testing.assert_allclose(ctl.estimate, [np.exp(-0.5), 2 * np.exp(-0.5)])  # relaxes with tau = 2 s
+    for t in np.arange(2.0, 12.0):
+        ctl.observe(t, [0.0, 0.0])
+    # 1 * exp(-t/2) <= 0.1 first at t = 5 (e^-2.5 = 0.082): both systems cross together
+    np.testing.assert_array_equal(ctl.tolerance_time, [5.0, 5.0])
+    assert ctl.stopped.all() and (ctl.lam_at(20.0) == 0).all()
+
+
+# ---------------------------------------------------------------------------
+# Damage schedules
+# ---------------------------------------------------------------------------
+
+def test_poisson_failures_follow_the_rate_and_are_order_free():
+    cfg = DamageConfig(random=RandomFailures(rate=1e-3))
+    E, T = 20000, 500.0
+    schedule = damage_schedule(cfg, E, 3, 1.0, T)
+    expected = E * (1 - np.exp(-1e-3 * T))
+    assert abs(len(schedule) - expected) < 4 * np.sqrt(expected)
+    times = [a.time for a in schedule]
+    assert times == sorted(times) and max(times) <= T
+    assert damage_schedule(cfg, E, 3, 1.0, T) == schedule  # a pure function of the seed
+    assert damage_schedule(cfg, E, 4, 1.0, T) != schedule
+
+
+def test_random_removal_takes_the_fraction_of_present_edges():
+    present = np.ones(100, bool)
+    present[:10] = False
+    chosen = removal_choice(present, 0.25, 1, 0)
+    assert len(chosen) == round(0.25 * 90) and present[chosen].all() and len(set(chosen)) == len(chosen)
+    assert not np.array_equal(chosen, removal_choice(present, 0.25, 1, 1))  # each removal draws anew
+
+
+def test_pruning_keeps_the_boundary_connected():
+    task = two_output_task()
+    present = np.ones(16, bool)
+    assert boundary_connected(task.network, task.boundary, present)
+    # remove every edge at node 3 (an output): it is cut off
+    cut = present.copy()
+    cut[[i for i, (a, b) in enumerate(task.network.edges) if 3 in (a, b)]] = False
+    assert not boundary_connected(task.network, task.boundary, cut)
+
+
+# ---------------------------------------------------------------------------
+# Engines vs trainer with damage and lambda feedback
+# ---------------------------------------------------------------------------
+
+FULL_DAMAGE = DamageConfig(
+    event=(DamageEvent(step=50, edges=(3,)), DamageEvent(step=60, edges=(4,), mode="short"),
+           DamageEvent(step=70, edges=(5,), mode="degraded"), DamageEvent(step=80, edges=(6,), mode="stuck")),
+    pruning=(Pruning(step=100, criterion="error"), Pruning(step=110, criterion="current"),
+             Pruning(step=120, criterion="conductance")),
+    removal=(Removal(step=150, fraction=0.2),), random=RandomFailures(rate=1e-3))
+FEEDBACK = ControlConfig(kind="feedback", tolerance=1e-2, p=0.5, lambda_min=1e-6)
+COMPARED = ("error_train", "free_power", "training_energy", "conductance", "lambda_", "alive_edges",
+            "damage_time", "damage_edge", "damage_mode", "damage_error_before", "damage_error_after",
+            "damage_recovery_time", "tolerance_time", "training_energy_to_tolerance")
+
+
+@pytest.mark.parametrize("rule", ["sign", "coupled"])
+def test_synchronous_engines_reproduce_the_trainer_with_damage_and_feedback(rule):
+    task = two_output_task()
+    if rule == "sign":
+        learning, hw, k0 = LearningConfig(rule="sign", eta=0.1, lambda_=1e-3), \
+            HardwareSpec(memory=MemorySpec(kind="taps")), np.full(16, 1.25e-5)
+    else:
+        learning, hw, k0 = LearningConfig(alpha=0.05, eta=0.1, lambda_=1e-3), HardwareSpec(), np.ones(16)
+    steps = 200
+    h = train_synchronous([task], learning, steps, [k0], record_at=np.arange(steps + 1), control=FEEDBACK,
+                          damage=FULL_DAMAGE, seeds=[5])
+    assert (h.damage_edge[0] >= 0).sum() >= 9  # every kind of failure happened
+    assert set(h.damage_mode[0][h.damage_edge[0] >= 0]) == {0, 1, 2, 3}
+    assert h.lambda_[0].min() < h.lambda_[0].max()  # the controller moved lambda
+    runs = {}
+    for kind in ("per_edge", "vectorized"):
+        g, _ = simulate(task, learning, hw, EngineConfig(kind=kind, max_rank=0), k0, np.arange(steps + 1) * 1.0,
+                        seed=5, control=FEEDBACK, damage=FULL_DAMAGE)
+        for name in COMPARED:
+            a, b = getattr(h, name), getattr(g, name)
+            assert a.shape == b.shape, name
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=0, equal_nan=True, err_msg=f"{kind}: {name}")
+        runs[kind] = g
+    for name in COMPARED:
+        np.testing.assert_array_equal(getattr(runs["per_edge"], name), getattr(runs["vectorized"], name), name)
+
+
+def test_engines_stay_bit_identical_with_damage_and_feedback_on_imperfect_clocks():
+    task = two_output_task()
+    hw = HardwareSpec(clock=ClockSpec(period=1.0, drift_std=0.05, phase="random", jitter_std=0.1))
+    learning = LearningConfig(alpha=0.05, eta=0.1, lambda_=1e-3)
+    control = ControlConfig(kind="feedback", tolerance=1e-2, p=0.5, lambda_min=1e-6, gain_mismatch_std=0.05)
+    runs = [simulate(task, learning, hw, EngineConfig(kind=kind, settle_time=0.3), np.ones(16),
+                     np.linspace(0, 150, 31), seed=2, control=control, damage=FULL_DAMAGE)[0]
+            for kind in ("per_edge", "vectorized")]
+    for name in COMPARED + ("update_count", "edge_events"):
+        np.testing.assert_array_equal(getattr(runs[0], name), getattr(runs[1], name), name)
+    assert (runs[0].damage_edge[0] >= 0).sum() >= 5
+
+
+# ---------------------------------------------------------------------------
+# Published experiments
+# ---------------------------------------------------------------------------
+
+def test_dillavou_damage_recovery():
+    """Dillavou et al. 2022, Fig. 5: five important edges removed, one every 100 steps; each time
+    the error rises and then returns below ten times its pre-damage value."""
+    ds = run_scenario(load_scenario(DAMAGE_SCENARIO))
+    edges = ds.damage_edge.values[0]
+    assert (edges >= 0).sum() == 5 and len(set(edges)) == 5
+    np.testing.assert_array_equal(ds.damage_time.values[0], [25.0, 50.0, 75.0, 100.0, 125.0])
+    before, after = ds.damage_error_before.values[0], ds.damage_error_after.values[0]
+    assert (after > before).all()  # every removal hurts
+    assert (after > 100 * before).sum() >= 3  # most of them by orders of magnitude
+    recovery = ds.damage_recovery_time.values[0]
+    assert np.isfinite(recovery).all()  # back below 10x the pre-damage error every time
+    assert ds.alive_edges.values[0, -1] == 11
+    assert ds.error_train.values[0, -1] < 1e-2
+
+
+# ---------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("override, match", [
+    ("damage.event=[{step=10, edges=[99]}]", r"damage\.event\.edges: edge 99 does not exist"),
+    ("damage.event=[{step=-1, edges=[3]}]", r"damage\.event\.step must be >= 0"),
+    ("damage.event=[{step=1e6, edges=[3]}]", r"after the end of the run"),
+    ("damage.random.rate=-0.1", r"damage\.random\.rate must be >= 0"),
+    ("damage.event=[{step=10, edges=[3], mode='melt'}]", r"damage\.event\.mode must be one of"),
+    ("damage.removal=[{step=10, fraction=1.5}]", r"damage\.removal\.fraction must lie in \[0, 1\]"),
+    ("damage.pruning=[{step=10, criterion='age'}]", r"damage\.pruning\.criterion"),
+    ("damage.bogus=1", r"unknown key 'damage\.bogus'"),
+    ("control.tolerance=0", r"control\.tolerance must be > 0"),
+    ("control.tolerance=-1e-3", r"control\.tolerance must be > 0"),
+    ("control.p=0", r"control\.p must be > 0"),
+    ("control.lambda_max=1.5", r"control\.lambda_max must lie in \[0, 1\]"),
+    ("control.lambda_min=-0.1", r"control\.lambda_min must lie in \[0, 1\]"),
+    ("control.kind='pid'", r"control\.kind"),
+])
+def test_bad_damage_and_control_input_names_the_key(override, match):
+    with pytest.raises(ConfigError, match=match):
+        scenario = load_scenario(ALLOSTERY, [override])
+        run_scenario(scenario)  # edges are checked against the network when the run is planned
+
+
+def test_reversed_lambda_bounds_and_feedback_from_zero_are_refused():
+    with pytest.raises(ConfigError, match=r"control\.lambda_min must not exceed control\.lambda_max"):
+        load_scenario(ALLOSTERY, ["control.lambda_min=0.5", "control.lambda_max=0.1"])
+    with pytest.raises(ConfigError, match=r"learning\.lambda .* must be > 0"):
+        load_scenario(ALLOSTERY, ["control.kind='feedback'"])
