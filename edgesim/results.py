@@ -108,7 +108,7 @@ def build_dataset(scenario, networks, tasks, histories: list[tuple[list, History
             at = tuple(idx) + (r,)
             for name, arr in arrays.items():
                 value = recorded[name][i]
-                arr[at][tuple(slice(0, n) for n in value.shape)] = value  # narrower networks leave padding
+                arr[at + tuple(slice(0, n) for n in np.shape(value))] = value  # narrower networks leave padding
     data_vars = {_DATASET_NAME.get(name, name): (lead_dims + HISTORY_DIMS[name], arr) for name, arr in arrays.items()}
     n_rec = len(first.step)
     if "lambda" not in sweep_names and "lambda" not in data_vars:

@@ -200,3 +200,43 @@ def test_reversed_lambda_bounds_and_feedback_from_zero_are_refused():
         load_scenario(ALLOSTERY, ["control.lambda_min=0.5", "control.lambda_max=0.1"])
     with pytest.raises(ConfigError, match=r"learning\.lambda .* must be > 0"):
         load_scenario(ALLOSTERY, ["control.kind='feedback'"])
+
+
+LAMBDA_CONTROL = "scenarios/stern2024_lambda_control.toml"
+EARLY_STOP = ["control.kind='constant'", "control.early_stop=true", "learning.lambda=0.0"]
+
+
+def test_stern_lambda_feedback_holds_the_tolerance_at_lower_power_than_early_stopping():
+    """Stern et al. 2024, Fig. 4, shortened (2 networks, 2e4 steps, L_tol = 1e-3): the controller
+    keeps the normalised error near the tolerance and ends at lower free power than plain coupled
+    learning stopped early at the same tolerance."""
+    short = ["run.steps=20000", "run.realizations=2", "sweep.tolerance=[1e-3]", "run.record_points=60"]
+    control = run_scenario(load_scenario(LAMBDA_CONTROL, short))
+    early = run_scenario(load_scenario(LAMBDA_CONTROL, short + EARLY_STOP))
+    from edgesim.analysis import normalized_error, power_gain
+
+    err = normalized_error(control).isel(tolerance=0, step=-1).values
+    assert np.all((err > 0.3e-3) & (err < 3e-3)), err  # held near the tolerance, not driven to 0
+    stopped = normalized_error(early).isel(tolerance=0, step=-1).values
+    assert np.all(stopped <= 1e-3)  # early stopping froze at the tolerance
+    assert np.isfinite(control.tolerance_time.values).all() and np.isfinite(early.tolerance_time.values).all()
+    gain = power_gain(control.free_power.isel(step=-1), early.free_power.isel(step=-1)).values
+    assert np.all(gain > 0), gain
+    lam = control["lambda"].isel(tolerance=0).values
+    assert (lam[:, -1] > 10 * lam.min(axis=1)).all()  # lambda fell while learning, then rose at the tolerance
+
+
+@pytest.mark.slow
+def test_stern_lambda_feedback_full_scale():
+    """The shipped scenario at its full length (10 networks x 3 tolerances x 1e5 steps, both runs):
+    the controller ends within a factor 2 of each tolerance, at lower free power than early stopping
+    for every tolerance, and the power gain grows with the tolerance (Stern et al. 2024, Fig. 4)."""
+    from edgesim.analysis import final, geometric_mean, normalized_error, power_gain
+
+    control = run_scenario(load_scenario(LAMBDA_CONTROL))
+    early = run_scenario(load_scenario(LAMBDA_CONTROL, EARLY_STOP))
+    tol = control["tolerance"].values
+    err = geometric_mean(final(normalized_error(control))).values
+    assert np.all((err > tol / 2) & (err < 2 * tol)), err
+    gain = power_gain(geometric_mean(final(control.free_power)), geometric_mean(final(early.free_power))).values
+    assert np.all(gain > 0) and np.all(np.diff(gain[np.argsort(tol)]) > 0), gain

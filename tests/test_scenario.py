@@ -79,8 +79,16 @@ def test_shipped_scenario_parses(path):
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_scenario_builds_and_runs_briefly(path):
-    """Every shipped scenario builds its networks and tasks and runs a few steps."""
-    scenario = load_scenario(path, ["run.steps=5", "run.record_every=1", "run.realizations=2"])
+    """Every shipped scenario builds its networks and tasks and runs a few steps (damage scheduled
+    later than that is moved to step 2)."""
+    overrides = ["run.steps=5", "run.record_every=1", "run.realizations=2"]
+    damage = tomllib.loads(path.read_text()).get("damage", {})
+    for key in ("event", "removal", "pruning"):
+        if key in damage:
+            items = ", ".join("{" + ", ".join(f"{k} = {json.dumps(2 if k == 'step' else v)}" for k, v in item.items())
+                              + "}" for item in damage[key])
+            overrides.append(f"damage.{key}=[{items}]")
+    scenario = load_scenario(path, overrides)
     ds = run_scenario(scenario, progress=False)
     sweep_shape = tuple(len(v) for v in scenario.sweep.values())
     assert ds.error_train.shape == sweep_shape + (2, 6)
