@@ -35,7 +35,7 @@ __all__ = [
     "ClockSpec", "ComparatorSpec", "MemorySpec", "HardwareSpec", "PRESETS", "PRESET_LEARNING", "preset",
     "NETWORK_KINDS", "TASK_KINDS", "ENGINE_KINDS", "RULES", "BATCH_MODES", "MEMORY_KINDS",
     "AUTO_PER_EDGE_MAX_EDGES", "ControlConfig", "DamageEvent", "RandomFailures", "Removal", "Pruning",
-    "DamageConfig", "DAMAGE_MODES", "PRUNING_CRITERIA", "CONTROL_KINDS",
+    "DamageConfig", "DAMAGE_MODES", "PRUNING_CRITERIA", "CONTROL_KINDS", "PhaseConfig",
 ]
 
 
@@ -777,3 +777,31 @@ class DamageConfig:
             if bad:
                 raise ConfigError(f"damage.event.edges: edge {bad[0]} does not exist (the network has edges "
                                   f"0..{n_edges - 1})")
+
+
+# -- protocols ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PhaseConfig:
+    """``[[phase]]``: one part of a protocol; the conductances carry over from the phase before.
+
+    Attributes
+    ----------
+    steps : int
+        Duration in steps (> 0).
+    name : str
+        Label (default: the task kind).
+    task : TaskConfig
+        The task of this phase (the scenario's ``[task]`` unless the phase gives one).
+    learning : LearningConfig
+        The scenario's ``[learning]`` with this phase's keys replaced (the rule may not change).
+    """
+
+    steps: int
+    task: TaskConfig
+    learning: LearningConfig
+    name: str = ""
+
+    def __post_init__(self):
+        _number("phase", "steps", self.steps, integer=True, positive=True)
+        if not isinstance(self.name, str):
+            raise ConfigError(f"phase.name must be a string, got {self.name!r}")

@@ -66,6 +66,10 @@ VARIABLES = {
     "edge_to": ("1", "second node of each edge; drop = V[edge_from] - V[edge_to]"),
     "tolerance_time": ("s", "time at which the error estimate first reached the control tolerance (NaN: never)"),
     "training_energy_to_tolerance": ("J", "training energy spent until the error first reached the tolerance"),
+    "phase": ("1", "protocol phase of each record step (index into phase_name)"),
+    "phase_end_step": ("1", "last step of each phase"),
+    "phase_error_start": ("V2", "training error at the first record of each phase"),
+    "phase_error_end": ("V2", "training error at the end of each phase"),
     "damage_time": ("s", "time of the failure"),
     "damage_edge": ("1", "edge that failed (-1: no event in this row)"),
     "damage_mode": ("1", "failure mode (flag_meanings)"),
@@ -132,6 +136,17 @@ def build_dataset(scenario, networks, tasks, histories: list[tuple[list, History
     }
     for name in sweep_names:
         coords[name] = (name, np.array(scenario.sweep[name]))
+    if scenario.phases:
+        ends = np.cumsum([p.steps for p in scenario.phases])
+        coords["phase"] = ("step", np.searchsorted(ends, first.step, side="left"))
+        coords["phase_name"] = ("phase_index", np.array(scenario.phase_names))
+        coords["phase_end_step"] = ("phase_index", ends)
+        # per-phase summary: the training error at the first record of each phase and at its end
+        at_start = [int(np.flatnonzero(coords["phase"][1] == i)[0]) for i in range(len(ends))]
+        at_end = [int(np.searchsorted(first.step, e)) for e in ends]
+        err = data_vars["error_train"][1]
+        data_vars["phase_error_start"] = (lead_dims + ("phase_index",), err[..., at_start])
+        data_vars["phase_error_end"] = (lead_dims + ("phase_index",), err[..., at_end])
     ds = xr.Dataset(data_vars, coords=coords)
     ds.attrs["network"] = networks[0].name
     ds.attrs["task"] = tasks[0].name

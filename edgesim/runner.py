@@ -10,7 +10,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .build import build_network, build_task, initial_conductance
-from .history import record_steps
+from .history import HISTORY_DIMS, History, record_steps
 from .network import Network
 from .results import build_dataset
 from .scenario import Scenario
@@ -72,54 +72,137 @@ def run_scenario(scenario: Scenario, progress: bool | None = None) -> xr.Dataset
     """
     plan = RunPlan.of(scenario)
     disable = None if progress is None else not progress
+    if scenario.phases:
+        histories, engine = _run_phases(scenario, plan, disable)
+    else:
+        histories, engine = _run(scenario, plan, disable)
+    return build_dataset(scenario, plan.networks, plan.tasks, histories, engine)
+
+
+def _run(scenario: Scenario, plan: RunPlan, disable, initial=None):
+    """Every system of ``plan`` on the scenario's engine; ``initial[i]`` overrides system i's conductances."""
+    run = scenario.run
     if scenario.engine.kind == "synchronous":
-        return _run_synchronous(scenario, plan, disable)
-    return _run_engine(scenario, plan, disable)
+        total, unit, desc = run.steps * len(plan.systems), "system-step", "edgesim"
+    else:
+        total, unit, desc = run.steps * run.step_duration * len(plan.systems), "s", "edgesim (simulated time)"
+    with tqdm(total=total, unit=unit, unit_scale=True, disable=disable, desc=desc) as bar:
+        if scenario.engine.kind == "synchronous":
+            return _run_synchronous(scenario, plan, bar, initial)
+        return _run_engine(scenario, plan, bar, initial)
 
 
-def _run_synchronous(scenario: Scenario, plan: RunPlan, disable) -> xr.Dataset:
+def _initial(scenario, plan, i, initial):
+    _, values, r = plan.systems[i]
+    if initial is not None:
+        return initial[i]
+    return initial_conductance(scenario.with_values(values).learning, plan.tasks[r].network, scenario.run.seed, r)
+
+
+def _run_synchronous(scenario: Scenario, plan: RunPlan, bar, initial=None):
     """Every system through the synchronous trainer, in stacks of at most ``run.max_stack``."""
     run = scenario.run
     histories = []
-    bar = tqdm(total=run.steps * len(plan.systems), unit="system-step", unit_scale=True, disable=disable,
-               desc="edgesim")
     for start in range(0, len(plan.systems), run.max_stack):
         chunk = plan.systems[start:start + run.max_stack]
-        learning = [scenario.with_values(values).learning for _, values, _ in chunk]
-        k0 = [initial_conductance(ls, plan.tasks[r].network, run.seed, r) for ls, (_, _, r) in zip(learning, chunk)]
+        resolved = [scenario.with_values(values) for _, values, _ in chunk]
+        k0 = [_initial(scenario, plan, start + i, initial) for i in range(len(chunk))]
         hist = train_synchronous([plan.tasks[r] for _, _, r in chunk], scenario.learning, run.steps, k0,
-                                 alpha=[ls.alpha for ls in learning], eta=[ls.eta for ls in learning],
-                                 lam=[ls.lambda_ for ls in learning], record_at=plan.record_steps,
+                                 alpha=[s.learning.alpha for s in resolved], eta=[s.learning.eta for s in resolved],
+                                 lam=[s.learning.lambda_ for s in resolved], record_at=plan.record_steps,
                                  conductance_every=run.conductance_every, step_duration=run.step_duration,
                                  control=scenario.control, damage=scenario.damage,
-                                 tolerance=[scenario.with_values(v).control.tolerance for _, v, _ in chunk],
+                                 tolerance=[s.control.tolerance for s in resolved],
                                  seeds=[realization_seed(run.seed, r) for _, _, r in chunk],
                                  progress=lambda n, size=len(chunk): bar.update(n * size))
         histories.append((chunk, hist))
-    bar.close()
-    return build_dataset(scenario, plan.networks, plan.tasks, histories, "synchronous")
+    return histories, "synchronous"
 
 
-def _run_engine(scenario: Scenario, plan: RunPlan, disable) -> xr.Dataset:
+def _run_engine(scenario: Scenario, plan: RunPlan, bar, initial=None):
     """Every system of the scenario through the autonomous-edge engine, one after the other."""
     from .engine.simulate import simulate
 
     run = scenario.run
-    bar = tqdm(total=run.steps * run.step_duration * len(plan.systems), unit="s", unit_scale=True,
-               desc="edgesim (simulated time)", disable=disable)
     histories = []
     kinds = set()
-    for system in plan.systems:
+    for i, system in enumerate(plan.systems):
         _, values, r = system
         resolved = scenario.with_values(values)
-        task = plan.tasks[r]
-        k0 = initial_conductance(resolved.learning, task.network, run.seed, r)
-        history, info = simulate(task, resolved.learning, resolved.hardware, resolved.engine, k0,
-                                 plan.record_steps * run.step_duration, seed=realization_seed(run.seed, r),
-                                 record_steps=plan.record_steps, conductance_every=run.conductance_every,
-                                 progress=bar.update, control=resolved.control, damage=scenario.damage,
-                                 step_duration=run.step_duration)
+        history, info = simulate(plan.tasks[r], resolved.learning, resolved.hardware, resolved.engine,
+                                 _initial(scenario, plan, i, initial), plan.record_steps * run.step_duration,
+                                 seed=realization_seed(run.seed, r), record_steps=plan.record_steps,
+                                 conductance_every=run.conductance_every, progress=bar.update,
+                                 control=resolved.control, damage=scenario.damage, step_duration=run.step_duration)
         kinds.add(info["engine"])
         histories.append(([system], history))
-    bar.close()
-    return build_dataset(scenario, plan.networks, plan.tasks, histories, "+".join(sorted(kinds)))
+    return histories, "+".join(sorted(kinds))
+
+
+def _run_phases(scenario: Scenario, plan: RunPlan, disable):
+    """A protocol: the phases one after another, each starting from the conductances the last one left.
+
+    Phase ``i`` records its steps ``(start, end]`` (the first phase also its
+    step 0); its series continue the previous phase's (training energy adds
+    up).  Each phase restarts the supervisor, the controller and, in the
+    engines, the edges' clocks at its start.
+    """
+    run = scenario.run
+    ends = np.cumsum([p.steps for p in scenario.phases])
+    starts = ends - [p.steps for p in scenario.phases]
+    parts, engine, initial = [], None, None
+    for i, (start, end) in enumerate(zip(starts, ends)):
+        sub = scenario.phase(i)
+        inside = plan.record_steps[(plan.record_steps >= start) & (plan.record_steps <= end)] - start
+        local = np.unique(np.concatenate([[0, end - start], inside]))
+        tasks = [build_task(sub.task, plan.networks[r], run.seed, r) for r in range(len(plan.networks))]
+        histories, engine = _run(sub, RunPlan(plan.networks, tasks, local, plan.systems), disable, initial)
+        initial = [h.conductance[j, -1, :plan.tasks[r].network.n_edges]
+                   for systems, h in histories for j, (_, _, r) in enumerate(systems)]
+        parts.append((start, histories))
+    return concatenate_phases(parts), engine
+
+
+def concatenate_phases(parts):
+    """Join per-phase histories (each a list of (systems, History)) along the step axis."""
+    merged = []
+    for c, (systems, _) in enumerate(parts[0][1]):
+        pieces = [(start, histories[c][1]) for start, histories in parts]
+        merged.append((systems, _join(pieces)))
+    return merged
+
+
+def _join(pieces) -> History:
+    first = pieces[0][1]
+    keep = [slice(None)] + [slice(1, None)] * (len(pieces) - 1)  # later phases: drop their step 0
+    step = np.concatenate([start + h.step[k] for (start, h), k in zip(pieces, keep)])
+    cstep = np.concatenate([start + h.conductance_step[k] for (start, h), k in zip(pieces, keep)])
+    fields = {}
+    energy = np.zeros(first.error_train.shape[0])
+    energy_total = np.zeros_like(energy)
+    for name, dims in HISTORY_DIMS.items():
+        values = [getattr(h, name) for _, h in pieces]
+        if all(v is None for v in values):
+            continue
+        if "step" in dims or "conductance_step" in dims:
+            axis = 1 + dims.index("step" if "step" in dims else "conductance_step")
+            template = next(v for v in values if v is not None)
+            shapes = {v.shape[axis + 1:] for v in values if v is not None}
+            if len(shapes) > 1:  # e.g. outputs of tasks with different numbers of outputs
+                continue
+            blocks = []
+            for (start, h), v, k in zip(pieces, values, keep):
+                counts = len(h.step) if "step" in dims else len(h.conductance_step)
+                if v is None:
+                    shape = list(template.shape)
+                    shape[axis] = counts
+                    v = np.full(shape, np.nan)
+                if name == "training_energy":
+                    v, energy = v + energy[:, None], energy + v[:, -1]
+                elif name == "training_energy_total":
+                    v, energy_total = v + energy_total[:, None], energy_total + v[:, -1]
+                blocks.append(np.take(v, np.arange(v.shape[axis])[k], axis=axis))
+            fields[name] = np.concatenate(blocks, axis=axis)
+        else:
+            fields[name] = values[-1]
+    return History(step=step, conductance_step=cstep, **fields)

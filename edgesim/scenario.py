@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from .config import (PRESET_LEARNING, PRESETS, ClockSpec, ComparatorSpec, ConfigError, ControlConfig, DamageConfig,
-                     DamageEvent, EngineConfig, HardwareSpec, LearningConfig, MemorySpec, NetworkConfig, Pruning,
+                     DamageEvent, EngineConfig, HardwareSpec, LearningConfig, MemorySpec, NetworkConfig, PhaseConfig,
+                     Pruning,
                      RandomFailures, Removal, RunConfig, TapLadder, TaskConfig)
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "parse_scenario", "apply_overrides", "SWEEPABLE"]
@@ -95,6 +96,8 @@ class Scenario:
     ----------
     run, network, task, learning, engine, hardware, control, damage
         The configuration objects of :mod:`edgesim.config`.
+    phases : tuple of PhaseConfig
+        A protocol of successive phases (empty: one phase, the scenario itself).
     sweep : dict
         Swept parameter (TOML name) -> tuple of values, ordered as in the file.
     title : str
@@ -110,6 +113,16 @@ class Scenario:
     title: str = ""
     control: ControlConfig = field(default_factory=ControlConfig)
     damage: DamageConfig = field(default_factory=DamageConfig)
+    phases: tuple = ()
+
+    def phase(self, i: int) -> "Scenario":
+        """The scenario of phase ``i`` alone: its task, learning and length, no phases."""
+        p = self.phases[i]
+        return replace(self, task=p.task, learning=p.learning, run=replace(self.run, steps=p.steps), phases=())
+
+    @property
+    def phase_names(self) -> list[str]:
+        return [p.name or p.task.kind for p in self.phases]
 
     def with_values(self, values: dict) -> "Scenario":
         """This scenario with swept parameters set to ``values`` (name -> value)."""
@@ -125,6 +138,8 @@ class Scenario:
         data = {"title": self.title, "run": table(self.run), "network": table(self.network),
                 "task": table(self.task), "learning": table(self.learning), "engine": table(self.engine),
                 "control": table(self.control), "damage": table(self.damage),
+                "phase": [{"name": p.name, "steps": p.steps, "task": table(p.task), "learning": table(p.learning)}
+                          for p in self.phases],
                 "sweep": {k: list(v) for k, v in self.sweep.items()}}
         if self.engine.kind != "synchronous":  # hardware applies to the engines only
             for name in HARDWARE_SECTIONS:
@@ -163,7 +178,7 @@ _ENGINE_ONLY = ("settle_time", "hardware")
 def parse_scenario(data: dict) -> Scenario:
     """Validate and resolve a scenario given as nested dicts (the parsed TOML)."""
     data = copy.deepcopy(data)
-    allowed = set(SECTIONS) | {"sweep", "title"}
+    allowed = set(SECTIONS) | {"sweep", "title", "phase"}
     for key in data:
         if key not in allowed:
             raise ScenarioError(f"unknown key '{key}' at top level; allowed: {', '.join(sorted(allowed))}")
@@ -183,10 +198,19 @@ def parse_scenario(data: dict) -> Scenario:
     hardware = _resolve_hardware(raw, name, run, learning)
     control = _section(ControlConfig, "control", raw["control"])
     sweep = _parse_sweep(data.get("sweep", {}), learning, engine, hardware, control)
+    damage = _section(DamageConfig, "damage", raw["damage"])
+    phases = _parse_phases(data.get("phase", []), raw, learning)
+    if phases:
+        total = sum(p.steps for p in phases)
+        if "steps" in raw["run"] and raw["run"]["steps"] != total:
+            raise ScenarioError(f"run.steps = {raw['run']['steps']} but the phases last {total} steps; leave "
+                                "run.steps out (it is the sum of the phases)")
+        run = replace(run, steps=total)
+        if damage.active:
+            raise ScenarioError("[damage] together with [[phase]] is not supported yet")
     title = data.get("title", "")
     if not isinstance(title, str):
         raise ScenarioError("title must be a string")
-    damage = _section(DamageConfig, "damage", raw["damage"])
     for item in damage.event + damage.removal + damage.pruning:
         if item.step > run.steps:
             raise ScenarioError(f"damage: a failure at step {item.step} is after the end of the run "
@@ -197,9 +221,34 @@ def parse_scenario(data: dict) -> Scenario:
     if control.kind == "feedback" and learning.lambda_ <= 0:
         raise ScenarioError("control.kind = 'feedback' changes lambda multiplicatively: learning.lambda (its "
                             "starting value) must be > 0")
-    scenario = Scenario(run, network, task, learning, engine, hardware, sweep, title, control, damage)
+    scenario = Scenario(run, network, task, learning, engine, hardware, sweep, title, control, damage, phases)
     _check_consistency(scenario, raw, sweep)
     return scenario
+
+
+def _parse_phases(raw_phases, raw: dict, learning: LearningConfig) -> tuple:
+    """``[[phase]]`` tables: steps, name, an optional full [task] and [learning] keys over the scenario's."""
+    if not isinstance(raw_phases, list) or not all(isinstance(p, dict) for p in raw_phases):
+        raise ScenarioError("phase must be an array of tables ([[phase]])")
+    phases = []
+    for i, item in enumerate(raw_phases):
+        unknown = set(item) - {"steps", "name", "task", "learning"}
+        if unknown:
+            raise ScenarioError(f"unknown key 'phase.{sorted(unknown)[0]}' in phase {i + 1}; allowed keys: "
+                                "learning, name, steps, task")
+        if "steps" not in item:
+            raise ScenarioError(f"phase {i + 1} has no duration: give phase.steps (> 0)")
+        task = _section(TaskConfig, "phase.task", item.get("task", raw["task"]))
+        phase_learning = _section(LearningConfig, "phase.learning", item.get("learning", {}), learning)
+        if phase_learning.rule != learning.rule:
+            raise ScenarioError(f"phase {i + 1}: phase.learning.rule cannot differ from learning.rule (the "
+                                "edges' memory carries over)")
+        try:
+            phases.append(PhaseConfig(steps=item["steps"], task=task, learning=phase_learning,
+                                      name=item.get("name", "")))
+        except ConfigError as exc:
+            raise ScenarioError(f"phase {i + 1}: {exc}") from None
+    return tuple(phases)
 
 
 def _resolve_hardware(raw: dict, preset_name: str, run: RunConfig, learning: LearningConfig) -> HardwareSpec:
@@ -265,7 +314,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             raise ScenarioError(f"override {item!r} must look like section.key=value")
         path, text = item.split("=", 1)
         parts = path.strip().split(".")
-        if len(parts) < 2 and parts[0] != "title":
+        if len(parts) < 2 and parts[0] not in ("title", "phase"):
             raise ScenarioError(f"override {item!r} must name a section and a key, e.g. run.steps=100")
         node = data
         for p in parts[:-1]:

@@ -240,3 +240,54 @@ def test_stern_lambda_feedback_full_scale():
     assert np.all((err > tol / 2) & (err < 2 * tol)), err
     gain = power_gain(geometric_mean(final(control.free_power)), geometric_mean(final(early.free_power))).values
     assert np.all(gain > 0) and np.all(np.diff(gain[np.argsort(tol)]) > 0), gain
+
+
+# ---------------------------------------------------------------------------
+# Protocols (task switching)
+# ---------------------------------------------------------------------------
+
+TASK_SWITCHING = "scenarios/dillavou2022_task_switching.toml"
+
+
+def test_task_switching_learns_four_tasks_in_succession_without_a_reset():
+    """One 16-edge network, two allostery tasks, a regression and Iris, one after another."""
+    ds = run_scenario(load_scenario(TASK_SWITCHING))
+    names = list(ds.phase_name.values)
+    assert names == ["allostery A", "allostery B", "regression", "iris"]
+    start, end = ds.phase_error_start.values[0], ds.phase_error_end.values[0]
+    for i in range(3):  # the regression-type phases: each learned in turn
+        assert end[i] < 0.05 * start[i], (names[i], start[i], end[i])
+    assert start[1] > 100 * end[0]  # the second task really is new to the network
+    assert float(ds.accuracy_test.isel(realization=0, step=-1)) >= 0.9  # Iris: the shipped protocol's bar
+    # the phase coordinate follows the steps, and the energy keeps adding up across phases
+    assert (np.diff(ds.phase.values) >= 0).all() and ds.phase.values[-1] == 3
+    assert (np.diff(ds.training_energy.values[0]) >= 0).all()
+
+
+@pytest.mark.parametrize("kind", ["synchronous", "per_edge"])
+def test_two_phases_of_the_same_task_equal_one_run(kind):
+    """Conductances (taps) carry over exactly: 100 + 100 steps of one task give the 200-step run."""
+    base = ["run.record_every=10", f"engine.kind='{kind}'"]
+    whole = run_scenario(load_scenario(ALLOSTERY, base + ["run.steps=200"]))
+    split = run_scenario(load_scenario(ALLOSTERY, base + ["run.steps=200", "phase=[{steps=100}, {steps=100}]"]))
+    np.testing.assert_array_equal(split.step.values, whole.step.values)
+    for name in ("error_train", "conductance", "free_power"):
+        np.testing.assert_array_equal(split[name].values, whole[name].values, name)
+    np.testing.assert_allclose(split.training_energy.values, whole.training_energy.values, rtol=1e-12)
+
+
+@pytest.mark.parametrize("override, match", [
+    ("phase=[{name='a'}]", r"phase 1 has no duration"),
+    ("phase=[{steps=0}]", r"phase\.steps must be > 0"),
+    ("phase=[{steps=10, learning={rule='coupled'}}]", r"phase\.learning\.rule cannot differ"),
+    ("phase=[{steps=10, colour='red'}]", r"unknown key 'phase\.colour'"),
+    ("phase=[{steps=10, task={kind='allostery'}}]", r"task\.ground"),
+])
+def test_bad_phases_are_refused(override, match):
+    with pytest.raises(ConfigError, match=match):
+        load_scenario(ALLOSTERY, [override])
+
+
+def test_run_steps_must_match_the_phases():
+    with pytest.raises(ConfigError, match=r"run\.steps = 400 but the phases last 20 steps"):
+        load_scenario(ALLOSTERY, ["run.steps=400", "phase=[{steps=10}, {steps=10}]"])

@@ -67,7 +67,7 @@ def test_shipped_scenario_parses(path):
     scenario = load_scenario(path)
     raw = tomllib.loads(path.read_text())
     assert scenario.title == raw["title"]
-    assert scenario.run.steps == raw["run"]["steps"]
+    assert scenario.run.steps == raw["run"].get("steps", sum(p["steps"] for p in raw.get("phase", [])))
     assert scenario.network.kind == raw["network"]["kind"]
     assert scenario.task.kind == raw["task"]["kind"]
     assert set(scenario.sweep) == set(raw.get("sweep", {}))
@@ -79,19 +79,21 @@ def test_shipped_scenario_parses(path):
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_scenario_builds_and_runs_briefly(path):
-    """Every shipped scenario builds its networks and tasks and runs a few steps (damage scheduled
-    later than that is moved to step 2)."""
-    overrides = ["run.steps=5", "run.record_every=1", "run.realizations=2"]
-    damage = tomllib.loads(path.read_text()).get("damage", {})
+    """Every shipped scenario builds its networks and tasks and runs a few steps (a protocol: two
+    steps per phase; damage scheduled later than that is moved to step 2)."""
+    raw = tomllib.loads(path.read_text())
+    raw["run"].update(steps=5, record_every=1, realizations=2)
+    if "phase" in raw:
+        for phase in raw["phase"]:
+            phase["steps"] = 2
+        raw["run"]["steps"] = 2 * len(raw["phase"])
     for key in ("event", "removal", "pruning"):
-        if key in damage:
-            items = ", ".join("{" + ", ".join(f"{k} = {json.dumps(2 if k == 'step' else v)}" for k, v in item.items())
-                              + "}" for item in damage[key])
-            overrides.append(f"damage.{key}=[{items}]")
-    scenario = load_scenario(path, overrides)
+        for item in raw.get("damage", {}).get(key, []):
+            item["step"] = 2
+    scenario = parse_scenario(raw)
     ds = run_scenario(scenario, progress=False)
     sweep_shape = tuple(len(v) for v in scenario.sweep.values())
-    assert ds.error_train.shape == sweep_shape + (2, 6)
+    assert ds.error_train.shape == sweep_shape + (2, scenario.run.steps + 1)
     assert np.isfinite(ds.error_train.values).all()
     assert np.isfinite(ds.free_power.values).all()
 
