@@ -25,6 +25,12 @@ from edgesim.analysis import final, geometric_mean, normalized_error, power_gain
 from edgesim.results import open_result
 
 
+def _geometric_nanmean(values) -> float:
+    """Geometric mean over the finite values (NaN: the tolerance was never reached)."""
+    finite = values[np.isfinite(values)]
+    return float(np.exp(np.log(finite).mean())) if finite.size else float("nan")
+
+
 def summary(control, early):
     """Per tolerance: errors, powers, gain and energy ratios (geometric means over realizations)."""
     rows = []
@@ -38,8 +44,8 @@ def summary(control, early):
             power_control=float(p_c), power_early=float(p_e),
             gain=float(power_gain(p_c, p_e)),
             energy_ratio=float(geometric_mean(final(c.training_energy) / final(e.training_energy))),
-            energy_to_tolerance_ratio=float(np.exp(np.nanmean(np.log(
-                c.training_energy_to_tolerance.values / e.training_energy_to_tolerance.values))))))
+            energy_to_tolerance_ratio=_geometric_nanmean(
+                c.training_energy_to_tolerance.values / e.training_energy_to_tolerance.values)))
     return rows
 
 

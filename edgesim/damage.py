@@ -49,6 +49,7 @@ class DamageAction:
     edges: tuple = ()  # explicit events and Poisson failures
     fraction: float = 0.0  # removals
     n: int = 0  # pruning
+    fraction_pruned: float = 0.0
     criterion: str = ""
     keep_connected: bool = True
     index: int = 0  # removal number (its random draws)
@@ -64,8 +65,8 @@ def damage_schedule(config: DamageConfig, n_edges: int, seed: int, step_duration
             actions.append(DamageAction(float(t[e]), "event", config.random.mode, edges=(int(e),)))
     actions += [DamageAction(r.step * step_duration, "removal", r.mode, fraction=r.fraction, index=i)
                 for i, r in enumerate(config.removal)]
-    actions += [DamageAction(p.step * step_duration, "pruning", p.mode, n=p.n, criterion=p.criterion,
-                             keep_connected=p.keep_connected) for p in config.pruning]
+    actions += [DamageAction(p.step * step_duration, "pruning", p.mode, n=p.n, fraction_pruned=p.fraction,
+                             criterion=p.criterion, keep_connected=p.keep_connected) for p in config.pruning]
     return sorted(actions, key=lambda a: a.time)  # sorted() is stable
 
 
@@ -155,12 +156,30 @@ def damaged_edges(action: DamageAction, present: np.ndarray, seed: int, network,
         return edges[present[edges]]
     if action.kind == "removal":
         return removal_choice(present, action.fraction, seed, action.index)
-    return np.sort(pruning_ranking(action.criterion, network, boundary, k, present, X, Y,
-                                   action.keep_connected)[:action.n])
+    n = int(round(action.fraction_pruned * present.sum())) if action.fraction_pruned > 0 else action.n
+    if n == 0:
+        return np.zeros(0, np.int64)
+    if action.criterion == "error" or not action.keep_connected:
+        return np.sort(pruning_ranking(action.criterion, network, boundary, k, present, X, Y,
+                                       action.keep_connected)[:n])
+    # many edges at once: take them in rank order, skipping any whose removal (with those already
+    # taken) would cut a boundary node off
+    ranking = pruning_ranking(action.criterion, network, boundary, k, present, X, Y, keep_connected=False)
+    left, chosen = present.copy(), []
+    for e in ranking:
+        left[e] = False
+        if boundary_connected(network, boundary, left):
+            chosen.append(e)
+            if len(chosen) == n:
+                break
+        else:
+            left[e] = True
+    return np.sort(np.array(chosen, dtype=np.int64))
 
 
-def store_recovery(history, record_times: np.ndarray, multiple: float) -> None:
-    """Fill ``history.damage_recovery_time`` from its recorded training error (see :func:`recovery_times`)."""
-    for r in range(history.damage_time.shape[0]):
+def store_recovery(history, record_times: np.ndarray, multiple: float, systems=None) -> None:
+    """Fill ``history.damage_recovery_time`` (of ``systems``, default all) from the recorded training error
+    (see :func:`recovery_times`)."""
+    for r in range(history.damage_time.shape[0]) if systems is None else systems:
         history.damage_recovery_time[r] = recovery_times(record_times, history.error_train[r], history.damage_time[r],
                                                          history.damage_error_before[r], multiple)

@@ -497,6 +497,14 @@ def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     visibly different trajectories (see the notes of issue 6), so it is a
     separate, deliberate change.  A singular matrix raises ``LinAlgError``.
     """
+    dead = np.diagonal(gram, axis1=1, axis2=2) == 0
+    if dead.any():
+        # A row both of whose ends are pinned (e.g. a source across an edge whose nodes were all cut
+        # off) has no response at all: its source delivers no current, so its multiplier is 0.
+        gram = gram.copy()
+        rhs = np.where(dead[:, :, None], 0.0, rhs)
+        r, i = np.nonzero(dead)
+        gram[r, i, i] = 1.0
     return np.linalg.inv(gram) @ rhs
 
 

@@ -111,7 +111,7 @@ def _run_synchronous(scenario: Scenario, plan: RunPlan, bar, initial=None):
                                  alpha=[s.learning.alpha for s in resolved], eta=[s.learning.eta for s in resolved],
                                  lam=[s.learning.lambda_ for s in resolved], record_at=plan.record_steps,
                                  conductance_every=run.conductance_every, step_duration=run.step_duration,
-                                 control=scenario.control, damage=scenario.damage,
+                                 control=scenario.control, damage=[s.damage for s in resolved],
                                  tolerance=[s.control.tolerance for s in resolved],
                                  seeds=[realization_seed(run.seed, r) for _, _, r in chunk],
                                  progress=lambda n, size=len(chunk): bar.update(n * size))
@@ -133,7 +133,7 @@ def _run_engine(scenario: Scenario, plan: RunPlan, bar, initial=None):
                                  _initial(scenario, plan, i, initial), plan.record_steps * run.step_duration,
                                  seed=realization_seed(run.seed, r), record_steps=plan.record_steps,
                                  conductance_every=run.conductance_every, progress=bar.update,
-                                 control=resolved.control, damage=scenario.damage, step_duration=run.step_duration)
+                                 control=resolved.control, damage=resolved.damage, step_duration=run.step_duration)
         kinds.add(info["engine"])
         histories.append(([system], history))
     return histories, "+".join(sorted(kinds))

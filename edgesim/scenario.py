@@ -49,7 +49,8 @@ HARDWARE_SECTIONS = ("clock", "comparator", "memory")
 SWEEPABLE = {"lambda": "learning", "kappa": "learning", "alpha": "learning", "eta": "learning",
              "update_probability": "clock", "jitter_std": "clock", "drift_std": "clock",
              "noise_std": "comparator", "offset_std": "comparator", "leak_time": "memory",
-             "twin_mismatch_std": "memory", "settle_time": "engine", "tolerance": "control"}
+             "twin_mismatch_std": "memory", "settle_time": "engine", "tolerance": "control",
+             "fraction": "damage"}
 _FIELD = {"lambda": "lambda_"}  # TOML key -> dataclass field (lambda is a Python keyword)
 _KEY = {v: k for k, v in _FIELD.items()}
 
@@ -128,7 +129,12 @@ class Scenario:
         """This scenario with swept parameters set to ``values`` (name -> value)."""
         learning, engine, hardware, control = _with_values(self.learning, self.engine, self.hardware, self.control,
                                                            values)
-        return replace(self, learning=learning, engine=engine, hardware=hardware, control=control)
+        damage = self.damage
+        if "fraction" in values:  # every removal and pruning of the schedule takes the swept fraction
+            f = values["fraction"]
+            damage = replace(damage, removal=tuple(replace(r, fraction=f) for r in damage.removal),
+                             pruning=tuple(replace(p, fraction=f) for p in damage.pruning))
+        return replace(self, learning=learning, engine=engine, hardware=hardware, control=control, damage=damage)
 
     def to_dict(self) -> dict:
         """The resolved scenario as plain data (TOML key names); :func:`parse_scenario` reads it back."""
@@ -158,7 +164,8 @@ def _with_values(learning: LearningConfig, engine: EngineConfig, hardware: Hardw
                 "comparator": hardware.comparator, "memory": hardware.memory, "control": control}
     for key, value in values.items():
         name = SWEEPABLE[key]
-        sections[name] = replace(sections[name], **{_FIELD.get(key, key): value})
+        if name in sections:  # damage fractions are set by Scenario.with_values
+            sections[name] = replace(sections[name], **{_FIELD.get(key, key): value})
     return (sections["learning"], sections["engine"],
             HardwareSpec(sections["clock"], sections["comparator"], sections["memory"]), sections["control"])
 
@@ -215,6 +222,9 @@ def parse_scenario(data: dict) -> Scenario:
         if item.step > run.steps:
             raise ScenarioError(f"damage: a failure at step {item.step} is after the end of the run "
                                 f"(run.steps = {run.steps})")
+    if "fraction" in sweep and not (damage.removal or damage.pruning):
+        raise ScenarioError("sweep.fraction sets the fraction of [[damage.removal]] and [[damage.pruning]]: "
+                            "the scenario has neither")
     if control.kind == "feedback" and "lambda" in sweep:
         raise ScenarioError("sweep.lambda with control.kind = 'feedback': the controller sets lambda; sweep "
                             "control.tolerance scenarios separately instead")
@@ -265,6 +275,12 @@ def _parse_sweep(sweep_raw, learning, engine, hardware, control) -> dict:
         raise ScenarioError("[sweep] must be a table of parameter = [values]")
     sweep = {}
     for key, values in sweep_raw.items():
+        if key == "fraction":
+            if not isinstance(values, list) or not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in values) \
+                    or not values:
+                raise ScenarioError(f"sweep.fraction must be a non-empty list of numbers in [0, 1], got {values!r}")
+            sweep[key] = tuple(float(v) for v in values)
+            continue
         if key not in SWEEPABLE:
             raise ScenarioError(f"unknown key 'sweep.{key}'; sweepable parameters: {', '.join(SWEEPABLE)}")
         if not isinstance(values, list) or not values:

@@ -155,15 +155,15 @@ class _Element:
 class _DamageState:
     """Failed edges of every system of the stack, applied at the start of each step (see :mod:`edgesim.damage`)."""
 
-    def __init__(self, config: DamageConfig, tasks, valid: np.ndarray, seeds, step_duration: float, steps: int,
-                 k_max: float):
-        self.config, self.tasks, self.seeds = config, tasks, [int(s) for s in seeds]
+    def __init__(self, configs: list[DamageConfig], tasks, valid: np.ndarray, seeds, step_duration: float,
+                 steps: int, k_max: float):
+        self.configs, self.tasks, self.seeds = configs, tasks, [int(s) for s in seeds]
         self.alive = valid.copy()
         self.frozen = ~valid
         self.step_factor = np.ones(valid.shape)
-        self.short = config.short_conductance or k_max
-        self.schedules = [damage_schedule(config, t.network.n_edges, seed, step_duration, steps * step_duration)
-                          for t, seed in zip(tasks, self.seeds)]
+        self.short = [c.short_conductance or k_max for c in configs]
+        self.schedules = [damage_schedule(c, t.network.n_edges, seed, step_duration, steps * step_duration)
+                          for c, t, seed in zip(configs, tasks, self.seeds)]
         self.log = [[] for _ in tasks]
 
     def apply(self, t: float, element: _Element, data: _Stack, Y) -> None:
@@ -188,12 +188,12 @@ class _DamageState:
             self.alive[r, edges] = False
             self.frozen[r, edges] = True
         elif mode == "short":
-            element.set(r, edges, self.short)
+            element.set(r, edges, self.short[r])
             self.frozen[r, edges] = True
         elif mode == "stuck":
             self.frozen[r, edges] = True
         else:  # degraded
-            self.step_factor[r, edges] *= self.config.degrade_factor
+            self.step_factor[r, edges] *= self.configs[r].degrade_factor
 
     def tap_gate(self, step: int) -> np.ndarray:
         """Potentiometers: frozen edges do not move; a degraded one moves on a ``step_factor`` share of its ticks."""
@@ -210,7 +210,7 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
                       initial_conductance: Sequence[np.ndarray], *, alpha=None, eta=None, lam=None,
                       record_at: np.ndarray | None = None, conductance_every: int = 1,
                       step_duration: float = 1.0, solver_backend: str = "auto",
-                      control: ControlConfig | None = None, tolerance=None, damage: DamageConfig | None = None,
+                      control: ControlConfig | None = None, tolerance=None, damage=None,
                       seeds=None, progress=None) -> History:
     """Train a stack of systems with synchronous updates of every edge.
 
@@ -240,7 +240,7 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
         The controller samples the error of the examples presented at each step.
     tolerance : array_like (R,), optional
         Per-system control tolerance (default ``control.tolerance``).
-    damage : DamageConfig, optional
+    damage : DamageConfig or sequence of DamageConfig (R,), optional
         Failures applied at the start of the step at or after their time (:mod:`edgesim.damage`).
     seeds : sequence of int, optional
         Seed of each system's damage draws (default 0).
@@ -283,9 +283,10 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
         h.tolerance_time = np.full(R, np.nan)
         h.training_energy_to_tolerance = np.full(R, np.nan)
     damaged = None
-    if damage is not None and damage.active:
-        damaged = _DamageState(damage, tasks, solver.edge_valid, [0] * R if seeds is None else seeds, step_duration,
-                               steps, config.k_max)
+    damage = [damage] * R if isinstance(damage, DamageConfig) else damage
+    if damage is not None and any(d.active for d in damage):
+        damaged = _DamageState(list(damage), tasks, solver.edge_valid, [0] * R if seeds is None else seeds,
+                               step_duration, steps, config.k_max)
         h.alive_edges = np.zeros((R, len(rec)), np.int64)
     Y, means = data.Y, None
     for s in range(steps + 1):
@@ -332,7 +333,8 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
             progress(1)
     if damaged is not None:
         h.store_damage(damaged.log)
-        store_recovery(h, rec * step_duration, damage.recovery_multiple)
+        for r, d in enumerate(damage):
+            store_recovery(h, rec * step_duration, d.recovery_multiple, systems=[r])
     return h
 
 

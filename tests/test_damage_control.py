@@ -291,3 +291,99 @@ def test_bad_phases_are_refused(override, match):
 def test_run_steps_must_match_the_phases():
     with pytest.raises(ConfigError, match=r"run\.steps = 400 but the phases last 20 steps"):
         load_scenario(ALLOSTERY, ["run.steps=400", "phase=[{steps=10}, {steps=10}]"])
+
+
+@pytest.mark.slow
+def test_lambda_feedback_on_the_imperfect_transistor_lattice():
+    """The shipped transistor scenario (noise, jitter, drift, leaky gates): over the second half of the
+    run the normalised error stays near the tolerance - its median within a factor 10, and at least
+    half of the records within a factor 10 of it."""
+    ds = run_scenario(load_scenario("scenarios/transistor_lambda_control.toml"))
+    error = ds.error_train.values[0] / ds.error_train.values[0, 0]
+    late = error[ds.time.values >= ds.time.values[-1] / 2] / 1e-3
+    assert 0.1 < np.median(late) < 10, np.median(late)
+    assert np.mean((late > 0.1) & (late < 10)) >= 0.5
+
+
+# ---------------------------------------------------------------------------
+# Pruning sweeps and the analysis scripts
+# ---------------------------------------------------------------------------
+
+PRUNING = "scenarios/pruning_sweep.toml"
+SHORT_PRUNING = ["run.steps=60", "run.realizations=2", "run.record_every=10", "sweep.fraction=[0.1, 0.5]"]
+
+
+@pytest.mark.parametrize("how", ["random", "targeted"])
+def test_pruning_sweep_removes_the_swept_fraction(how):
+    extra = ["damage.removal=[{step=30, fraction=0.2}]"] if how == "random" else \
+        ["damage.removal=[]", "damage.pruning=[{step=30, criterion='current'}]"]
+    scenario = load_scenario(PRUNING, SHORT_PRUNING + extra)
+    ds = run_scenario(scenario)
+    E = 968
+    for i, f in enumerate(ds["fraction"].values):
+        assert (ds.alive_edges.isel(fraction=i).values[:, -1] == E - round(f * E)).all()
+        assert ((ds.damage_edge.isel(fraction=i).values >= 0).sum(axis=-1) == round(f * E)).all()
+    if how == "targeted":  # never cuts a source or target edge's nodes off from the rest
+        from edgesim.build import build_network, build_task
+        from edgesim.damage import boundary_connected
+
+        net = build_network(scenario.network, 0)
+        task = build_task(scenario.task, net, scenario.run.seed, 0)
+        alive = np.isfinite(ds.conductance.isel(fraction=1, realization=0, conductance_step=-1).values)
+        assert boundary_connected(net, task.boundary, alive)
+
+
+def test_sweep_fraction_needs_a_removal_or_pruning():
+    with pytest.raises(ConfigError, match=r"sweep\.fraction"):
+        load_scenario(ALLOSTERY, ["sweep.fraction=[0.1]"])
+
+
+def test_analysis_scripts_write_figures(tmp_path):
+    import importlib.util
+
+    def script(name):
+        spec = importlib.util.spec_from_file_location(name, f"analysis/{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    from edgesim.results import write_netcdf
+
+    damage = tmp_path / "damage.nc"
+    write_netcdf(run_scenario(load_scenario(DAMAGE_SCENARIO, [
+        "run.steps=300", "damage.pruning=[{step=100, criterion='current'}, {step=200, criterion='current'}]"])),
+        damage)
+    script("plot_damage").main([str(damage), "--out", str(tmp_path / "damage.png")])
+    pruning = tmp_path / "pruning.nc"
+    write_netcdf(run_scenario(load_scenario(PRUNING, SHORT_PRUNING + ["damage.removal=[{step=30, fraction=0.1}]"])),
+                 pruning)
+    script("plot_pruning").main([str(pruning), "--out", str(tmp_path / "pruning.png")])
+    short = ["run.steps=300", "run.realizations=1", "sweep.tolerance=[1e-2]", "run.record_points=20"]
+    control, early = tmp_path / "control.nc", tmp_path / "early.nc"
+    write_netcdf(run_scenario(load_scenario(LAMBDA_CONTROL, short)), control)
+    write_netcdf(run_scenario(load_scenario(LAMBDA_CONTROL, short + EARLY_STOP)), early)
+    script("plot_lambda_control").main([str(control), str(early), "--out", str(tmp_path / "control.png")])
+    for name in ("damage.png", "pruning.png", "control.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_a_source_edge_cut_off_on_both_sides_delivers_no_current():
+    """Damage may isolate both nodes of a source edge: its row then has no response at all; the
+    solve goes on, that source carries no current and the rest of the circuit is unaffected."""
+    from edgesim.network import Network
+    from edgesim.physics import Boundary, TwinSolver, free_solution
+
+    # a triangle 0-1-2 driven across edge (0, 1), output across (1, 2); plus a pendant pair 3-4 with
+    # its own source across (3, 4), hanging on node 2 by edge (2, 3)
+    net = Network(5, [(0, 1), (1, 2), (0, 2), (2, 3), (3, 4)])
+    bc = Boundary(ground=0, inputs=[(0, 1), (3, 4)], outputs=[(1, 2)])
+    k = np.ones((1, 5))
+    alive = np.ones((1, 5), bool)
+    alive[0, [3, 4]] = False  # nodes 3 and 4 lose every edge
+    currents, out, power = free_solution(TwinSolver([net], [bc]).response(k, alive), np.array([[[1.0], [2.0]]]))
+    assert currents[0, 1, 0] == 0.0
+    reference = Network(3, [(0, 1), (1, 2), (0, 2)])
+    ref_currents, ref_out, ref_power = free_solution(
+        TwinSolver([reference], [Boundary(0, [(0, 1)], [(1, 2)])]).response(np.ones((1, 3))), np.array([[[1.0]]]))
+    np.testing.assert_allclose(out, ref_out, rtol=1e-12)
+    np.testing.assert_allclose(power, ref_power, rtol=1e-12)
