@@ -8,6 +8,7 @@ For every file (one network family, random or targeted removal) prints, per
 removed fraction, the training error right after the removal (no
 retraining) and at the end of the run (after retraining), both relative to
 the error just before the removal: geometric means over realizations.  The
+fraction 0 row is the undamaged baseline (its training simply goes on).  The
 figure plots both against the fraction.  Needs matplotlib for the figure.
 """
 
@@ -25,8 +26,12 @@ def pruning_curves(ds):
     """(fractions, after-removal ratio, after-retraining ratio), geometric means over realizations."""
     if "fraction" not in ds.dims or "damage_error_before" not in ds:
         raise SystemExit("needs a result of scenarios/pruning_sweep.toml (a sweep over fraction with [damage])")
-    before = ds.damage_error_before.isel(damage_event=0)
-    after = ds.damage_error_after.isel(damage_event=0) / before
+    damage = json.loads(ds.attrs["scenario"])["damage"]
+    step = (damage["removal"] or damage["pruning"])[0]["step"]
+    # a system that lost no edge (fraction 0) has no damage row: its error at the damage step stands in
+    undamaged = ds.error_train.sel(step=step, method="nearest")
+    before = ds.damage_error_before.isel(damage_event=0).fillna(undamaged)
+    after = ds.damage_error_after.isel(damage_event=0).fillna(undamaged) / before
     final = ds.error_train.isel(step=-1) / before
     geo = lambda da: np.exp(np.log(da).mean("realization")).values  # noqa: E731
     return ds["fraction"].values, geo(after), geo(final)

@@ -712,13 +712,13 @@ class Pruning:
     (exact removal trials); ``current``: the largest mean squared current;
     ``conductance``: the smallest conductance.  With ``keep_connected``
     (default) an edge whose removal would cut a ground, input or output node
-    off from the others is never chosen.  ``fraction`` > 0 replaces ``n`` by
-    ``round(fraction * edges present)``.
+    off from the others is never chosen.  ``fraction``, when given, replaces
+    ``n`` by ``round(fraction * edges present)``.
     """
 
     step: float = 0.0
     n: int = 1
-    fraction: float = 0.0
+    fraction: float | None = None
     criterion: str = "error"
     mode: str = "open"
     keep_connected: bool = True
@@ -726,7 +726,8 @@ class Pruning:
     def __post_init__(self):
         _step("damage.pruning", self.step)
         _number("damage.pruning", "n", self.n, integer=True, positive=True)
-        _in_range("damage.pruning", "fraction", self.fraction, 0.0, 1.0)
+        if self.fraction is not None:
+            _in_range("damage.pruning", "fraction", self.fraction, 0.0, 1.0)
         _choice("damage.pruning", "criterion", self.criterion, PRUNING_CRITERIA)
         _choice("damage.pruning", "mode", self.mode, DAMAGE_MODES)
         if not isinstance(self.keep_connected, bool):

@@ -49,7 +49,7 @@ class DamageAction:
     edges: tuple = ()  # explicit events and Poisson failures
     fraction: float = 0.0  # removals
     n: int = 0  # pruning
-    fraction_pruned: float = 0.0
+    fraction_pruned: float | None = None
     criterion: str = ""
     keep_connected: bool = True
     index: int = 0  # removal number (its random draws)
@@ -156,7 +156,7 @@ def damaged_edges(action: DamageAction, present: np.ndarray, seed: int, network,
         return edges[present[edges]]
     if action.kind == "removal":
         return removal_choice(present, action.fraction, seed, action.index)
-    n = int(round(action.fraction_pruned * present.sum())) if action.fraction_pruned > 0 else action.n
+    n = action.n if action.fraction_pruned is None else int(round(action.fraction_pruned * present.sum()))
     if n == 0:
         return np.zeros(0, np.int64)
     if action.criterion == "error" or not action.keep_connected:

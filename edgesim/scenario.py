@@ -139,7 +139,7 @@ class Scenario:
     def to_dict(self) -> dict:
         """The resolved scenario as plain data (TOML key names); :func:`parse_scenario` reads it back."""
         def table(obj):
-            return {_KEY.get(k, k): _plain(v) for k, v in asdict(obj).items()}
+            return {_KEY.get(k, k): _plain(v) for k, v in asdict(obj).items() if v is not None}
 
         data = {"title": self.title, "run": table(self.run), "network": table(self.network),
                 "task": table(self.task), "learning": table(self.learning), "engine": table(self.engine),

@@ -310,7 +310,7 @@ def test_lambda_feedback_on_the_imperfect_transistor_lattice():
 # ---------------------------------------------------------------------------
 
 PRUNING = "scenarios/pruning_sweep.toml"
-SHORT_PRUNING = ["run.steps=60", "run.realizations=2", "run.record_every=10", "sweep.fraction=[0.1, 0.5]"]
+SHORT_PRUNING = ["run.steps=60", "run.realizations=2", "run.record_every=10", "sweep.fraction=[0.0, 0.5]"]
 
 
 @pytest.mark.parametrize("how", ["random", "targeted"])
