@@ -56,6 +56,8 @@ TAP_SPACINGS = ("linear", "log")
 CONTROL_KINDS = ("constant", "feedback")
 #: How an edge fails: removed from the circuit, pinned at a high conductance, frozen, or weakened.
 DAMAGE_MODES = ("open", "short", "stuck", "degraded")
+#: What a degraded edge loses: its update step, its comparator's precision, or its memory's retention.
+DEGRADE_QUANTITIES = ("step", "noise", "leak")
 #: How targeted pruning ranks the edges it removes.
 PRUNING_CRITERIA = ("error", "current", "conductance")
 #: ``engine.kind = "auto"`` uses the per-edge engine up to this many edges.
@@ -747,7 +749,10 @@ class DamageConfig:
     short_conductance : float
         Conductance of a shorted edge (S; 0: ``learning.k_max``).
     degrade_factor : float
-        A degraded edge's update step is multiplied by this factor.
+        A degraded edge's ``degrade`` quantity is multiplied by this factor.
+    degrade : {"step", "noise", "leak"}
+        What degrades: the update step, the comparator noise (engines) or the
+        gate-capacitor leak time (engines).
     recovery_multiple : float
         Recovery time: until the error is back below this multiple of its pre-damage value.
     """
@@ -758,6 +763,7 @@ class DamageConfig:
     pruning: tuple = ()
     short_conductance: float = 0.0
     degrade_factor: float = 0.1
+    degrade: str = "step"
     recovery_multiple: float = 10.0
 
     def __post_init__(self):
@@ -766,6 +772,7 @@ class DamageConfig:
                 raise ConfigError(f"damage.{key} must be a list of tables ([[damage.{key}]])")
         _number("damage", "short_conductance", self.short_conductance, nonneg=True, unit="S")
         _number("damage", "degrade_factor", self.degrade_factor, nonneg=True)
+        _choice("damage", "degrade", self.degrade, DEGRADE_QUANTITIES)
         _number("damage", "recovery_multiple", self.recovery_multiple, positive=True)
         if self.recovery_multiple < 1:
             raise ConfigError(f"damage.recovery_multiple must be >= 1, got {self.recovery_multiple}")

@@ -15,7 +15,8 @@ edges when it happens:
 
 Modes: ``open`` removes the edge from the circuit; ``short`` pins it at a high
 conductance and freezes it; ``stuck`` freezes it at its present value;
-``degraded`` multiplies its update step by ``damage.degrade_factor``.
+``degraded`` multiplies its update step (or, in the engines, its comparator
+noise or its gate's leak time: ``damage.degrade``) by ``damage.degrade_factor``.
 Damage that cuts part of the network off is allowed: the physics flags
 disconnected outputs (they read 0 V) and the run goes on.
 """

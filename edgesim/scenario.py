@@ -222,6 +222,11 @@ def parse_scenario(data: dict) -> Scenario:
         if item.step > run.steps:
             raise ScenarioError(f"damage: a failure at step {item.step} is after the end of the run "
                                 f"(run.steps = {run.steps})")
+    degrades = any(item.mode == "degraded" for item in damage.event + damage.removal + damage.pruning) or \
+        (damage.random.rate > 0 and damage.random.mode == "degraded")
+    if degrades and damage.degrade != "step" and engine.kind == "synchronous":
+        raise ScenarioError(f"damage.degrade = '{damage.degrade}' changes comparator noise or leak, which only the "
+                            "autonomous-edge engines model; set engine.kind, or damage.degrade = 'step'")
     if "fraction" in sweep and not (damage.removal or damage.pruning):
         raise ScenarioError("sweep.fraction sets the fraction of [[damage.removal]] and [[damage.pruning]]: "
                             "the scenario has neither")

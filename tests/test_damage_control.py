@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from edgesim.config import (ConfigError, ControlConfig, DamageConfig, DamageEvent, EngineConfig, HardwareSpec,
-                            ClockSpec, LearningConfig, MemorySpec, Pruning, RandomFailures, Removal)
+from edgesim.config import (ClockSpec, ComparatorSpec, ConfigError, ControlConfig, DamageConfig, DamageEvent,
+                            EngineConfig, HardwareSpec, LearningConfig, MemorySpec, Pruning, RandomFailures, Removal)
 from edgesim.control import LambdaController
 from edgesim.damage import boundary_connected, damage_schedule, removal_choice
 from edgesim.engine.simulate import simulate
@@ -409,3 +409,40 @@ def test_pruning_robustness_full_scale(network):
     assert (after_targeted[small] > after_random[small]).all()
     ten = np.flatnonzero(np.isclose(f, 0.1))[0]
     assert final_random[ten] < 2 * final_random[0]
+
+
+def test_degraded_comparator_noise_and_leak_time_in_the_engines():
+    """damage.degrade = 'noise' / 'leak' scales a failed edge's comparator noise or leak time: a factor
+    applied to every edge at t = 0 gives exactly the run with that hardware setting."""
+    from edgesim.hardware import preset, with_overrides
+
+    task = two_output_task()
+    everything = [DamageEvent(step=0, edges=tuple(range(16)), mode="degraded")]
+    taps = LearningConfig(rule="sign", eta=0.1)
+    noisy = HardwareSpec(comparator=ComparatorSpec(noise_std=0.05), memory=MemorySpec(kind="taps"))
+    quiet = HardwareSpec(comparator=ComparatorSpec(noise_std=0.0), memory=MemorySpec(kind="taps"))
+    times = np.arange(61) * 1.0
+    k0 = np.full(16, 1.25e-5)
+    degraded, _ = simulate(task, taps, noisy, EngineConfig(kind="vectorized"), k0, times, seed=1,
+                           damage=DamageConfig(event=tuple(everything), degrade="noise", degrade_factor=0.0))
+    reference, _ = simulate(task, taps, quiet, EngineConfig(kind="vectorized"), k0, times, seed=1)
+    undamaged, _ = simulate(task, taps, noisy, EngineConfig(kind="vectorized"), k0, times, seed=1)
+    np.testing.assert_array_equal(degraded.conductance, reference.conductance)
+    assert not np.array_equal(undamaged.conductance, reference.conductance)  # the noise did matter
+
+    P = 1e-3
+    capacitor = LearningConfig(eta=0.1, k_min=1e-7, k_max=1e-2)
+    leaky = lambda tau: with_overrides(preset("transistor2024"), {}, {},  # noqa: E731
+                                       dict(leak_time=tau, bias_voltage=1.5, pump_gain=1e-300))
+    times = np.arange(41) * P
+    k0 = np.linspace(2e-4, 1.6e-3, 16)
+    engine = EngineConfig(kind="vectorized", supervisor_period=P)
+    degraded, _ = simulate(task, capacitor, leaky(20 * P), engine, k0, times, seed=1, step_duration=P,
+                           damage=DamageConfig(event=tuple(everything), degrade="leak", degrade_factor=0.5))
+    reference, _ = simulate(task, capacitor, leaky(10 * P), engine, k0, times, seed=1)
+    np.testing.assert_array_equal(degraded.conductance, reference.conductance)
+
+
+def test_degraded_noise_needs_an_engine():
+    with pytest.raises(ConfigError, match=r"damage\.degrade = 'noise'.*engines"):
+        load_scenario(ALLOSTERY, ["damage.degrade='noise'", "damage.event=[{step=1, edges=[1], mode='degraded'}]"])

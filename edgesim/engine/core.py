@@ -275,6 +275,7 @@ class DamageProcess:
         elif action.mode == "stuck":
             state.frozen[edges] = True
         else:
-            state.step_factor[edges] *= self.config.degrade_factor
+            factor = {"step": state.step_factor, "noise": state.noise_factor, "leak": state.leak_factor}
+            factor[self.config.degrade][edges] *= self.config.degrade_factor
         after = self._error()
         self.log.extend((t, int(e), MODE_CODES[action.mode], before, after) for e in edges)

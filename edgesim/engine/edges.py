@@ -38,6 +38,8 @@ class EdgeState:
     conductance: np.ndarray  # what the memory realises (committed to the physics by the engine)
     frozen: np.ndarray | None = None  # failed edges that no longer update (short, stuck)
     step_factor: np.ndarray | None = None  # degraded edges: update step multiplier
+    noise_factor: np.ndarray | None = None  # degraded edges: comparator noise multiplier
+    leak_factor: np.ndarray | None = None  # degraded edges: leak time multiplier
     tap: np.ndarray | None = None
     gate_voltage: np.ndarray | None = None
 
@@ -91,7 +93,8 @@ class EdgeModel:
         n = len(conductance)
         state = EdgeState(tick=np.zeros(n, np.int64), last_tick=self.params.phase - self.params.period,
                           last_update=np.zeros(n), updates=np.zeros(n, np.int64), conductance=np.zeros(n),
-                          frozen=np.zeros(n, bool), step_factor=np.ones(n),
+                          frozen=np.zeros(n, bool), step_factor=np.ones(n), noise_factor=np.ones(n),
+                          leak_factor=np.ones(n),
                           tap=np.zeros(n, np.int64) if self.kind == "taps" else None,
                           gate_voltage=np.zeros(n) if self.kind == "capacitor" else None)
         self.write(state, np.arange(n), conductance)
@@ -152,11 +155,12 @@ class EdgeModel:
         if self.kind == "taps":
             free_sq, clamped_sq = physics.mean_square_drops(active)
             direction = sign_rule_direction(np.sqrt(free_sq), np.sqrt(clamped_sq), self._lambda(active, times[act]),
-                                            self.learning.deadband, self._comparator_error(active, ticks[act]))
+                                            self.learning.deadband,
+                                            self._comparator_error(state, active, ticks[act]))
             state.tap[active] = self.learning.taps.step(state.tap[active], direction)
             k_new = self.ladder[state.tap[active]] * self.params.ladder_scale[active]
         else:
-            free_sq, clamped_sq = self._measure(active, ticks[act], physics)
+            free_sq, clamped_sq = self._measure(state, active, ticks[act], physics)
             signal = coupled_learning_update_squared(free_sq, clamped_sq, 1.0, 1.0, self._lambda(active, times[act]))
             if self.damaged:
                 signal = signal * state.step_factor[active]
@@ -189,14 +193,17 @@ class EdgeModel:
 
     def _leaky_capacitor(self, state, edges, times, interval, act, ticks, physics):
         mem = self.hw.memory
-        v = capacitor_relax(state.gate_voltage[edges], self.params.bias[edges], self.params.leak_time[edges],
+        leak_time = self.params.leak_time[edges]
+        if self.damaged:
+            leak_time = leak_time * state.leak_factor[edges]
+        v = capacitor_relax(state.gate_voltage[edges], self.params.bias[edges], leak_time,
                             times - state.last_update[edges])
         if self.damaged:  # a failed (frozen) edge keeps its gate voltage
             keep = state.frozen[edges]
             v[keep] = state.gate_voltage[edges][keep]
         active = edges[act]
         if active.size:
-            free_sq, clamped_sq = self._measure(active, ticks[act], physics)
+            free_sq, clamped_sq = self._measure(state, active, ticks[act], physics)
             signal = coupled_learning_update_squared(free_sq, clamped_sq, 1.0, 1.0, self._lambda(active, times[act]))
             if self.damaged:
                 signal = signal * state.step_factor[active]
@@ -207,19 +214,22 @@ class EdgeModel:
         state.conductance[edges] = capacitor_conductance(v, mem, self.k_min, self.k_max)
         return edges
 
-    def _comparator_error(self, active, ticks):
+    def _comparator_error(self, state, active, ticks):
         """Offset plus noise of each comparison (V), added to the clamped reading."""
         if self.ideal_comparator:
             return 0.0
-        return self.params.offset[active] + comparator_noise(self.hw.comparator.noise_std, self.seed, active, ticks)
+        noise = comparator_noise(self.hw.comparator.noise_std, self.seed, active, ticks)
+        if self.damaged:
+            noise = noise * state.noise_factor[active]
+        return self.params.offset[active] + noise
 
-    def _measure(self, active, ticks, physics):
+    def _measure(self, state, active, ticks, physics):
         """Mean squared drops (free, clamped) as the squaring circuits of a continuous edge read them.
 
         The comparator error enters the clamped RMS drop before it is squared.
         """
         free_sq, clamped_sq = physics.mean_square_drops(active)
         if not self.ideal_comparator:
-            clamped_rms = np.sqrt(clamped_sq) + self._comparator_error(active, ticks)
+            clamped_rms = np.sqrt(clamped_sq) + self._comparator_error(state, active, ticks)
             clamped_sq = clamped_rms * clamped_rms
         return free_sq, clamped_sq
