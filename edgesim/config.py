@@ -805,12 +805,16 @@ class PhaseConfig:
         The task of this phase (the scenario's ``[task]`` unless the phase gives one).
     learning : LearningConfig
         The scenario's ``[learning]`` with this phase's keys replaced (the rule may not change).
+    damage : DamageConfig
+        Failures during this phase (``[phase.damage]``; steps count from the phase's start).
+        Removed and frozen edges stay so in the phases after.
     """
 
     steps: int
     task: TaskConfig
     learning: LearningConfig
     name: str = ""
+    damage: DamageConfig = field(default_factory=lambda: DamageConfig())
 
     def __post_init__(self):
         _number("phase", "steps", self.steps, integer=True, positive=True)

@@ -62,6 +62,9 @@ class History:
     damage_error_before: np.ndarray | None = _recorded("damage_event")
     damage_error_after: np.ndarray | None = _recorded("damage_event")
     damage_recovery_time: np.ndarray | None = _recorded("damage_event")
+    # the failed state at the end (not recorded in results): what the next phase of a protocol starts from
+    final_alive: np.ndarray | None = None
+    final_frozen: np.ndarray | None = None
 
     @classmethod
     def empty(cls, n_systems: int, step: np.ndarray, conductance_step: np.ndarray, n_edges: int, n_outputs: int,

@@ -47,7 +47,8 @@ class RunPlan:
         networks = [build_network(scenario.network, r) for r in range(run.realizations)]
         tasks = [build_task(scenario.task, networks[r], run.seed, r) for r in range(run.realizations)]
         for net in networks:
-            scenario.damage.check_edges(net.n_edges)
+            for damage in [scenario.damage] + [p.damage for p in scenario.phases]:
+                damage.check_edges(net.n_edges)
         names = list(scenario.sweep)
         systems = []
         for idx in itertools.product(*(range(len(scenario.sweep[n])) for n in names)):
@@ -79,8 +80,9 @@ def run_scenario(scenario: Scenario, progress: bool | None = None) -> xr.Dataset
     return build_dataset(scenario, plan.networks, plan.tasks, histories, engine)
 
 
-def _run(scenario: Scenario, plan: RunPlan, disable, initial=None):
-    """Every system of ``plan`` on the scenario's engine; ``initial[i]`` overrides system i's conductances."""
+def _run(scenario: Scenario, plan: RunPlan, disable, initial=None, failed=None):
+    """Every system of ``plan`` on the scenario's engine; ``initial[i]`` overrides system i's conductances
+    and ``failed[i]`` gives its edges already removed or frozen."""
     run = scenario.run
     if scenario.engine.kind == "synchronous":
         total, unit, desc = run.steps * len(plan.systems), "system-step", "edgesim"
@@ -88,8 +90,8 @@ def _run(scenario: Scenario, plan: RunPlan, disable, initial=None):
         total, unit, desc = run.steps * run.step_duration * len(plan.systems), "s", "edgesim (simulated time)"
     with tqdm(total=total, unit=unit, unit_scale=True, disable=disable, desc=desc) as bar:
         if scenario.engine.kind == "synchronous":
-            return _run_synchronous(scenario, plan, bar, initial)
-        return _run_engine(scenario, plan, bar, initial)
+            return _run_synchronous(scenario, plan, bar, initial, failed)
+        return _run_engine(scenario, plan, bar, initial, failed)
 
 
 def _initial(scenario, plan, i, initial):
@@ -99,7 +101,7 @@ def _initial(scenario, plan, i, initial):
     return initial_conductance(scenario.with_values(values).learning, plan.tasks[r].network, scenario.run.seed, r)
 
 
-def _run_synchronous(scenario: Scenario, plan: RunPlan, bar, initial=None):
+def _run_synchronous(scenario: Scenario, plan: RunPlan, bar, initial=None, failed=None):
     """Every system through the synchronous trainer, in stacks of at most ``run.max_stack``."""
     run = scenario.run
     histories = []
@@ -114,12 +116,13 @@ def _run_synchronous(scenario: Scenario, plan: RunPlan, bar, initial=None):
                                  control=scenario.control, damage=[s.damage for s in resolved],
                                  tolerance=[s.control.tolerance for s in resolved],
                                  seeds=[realization_seed(run.seed, r) for _, _, r in chunk],
+                                 failed=None if failed is None else failed[start:start + len(chunk)],
                                  progress=lambda n, size=len(chunk): bar.update(n * size))
         histories.append((chunk, hist))
     return histories, "synchronous"
 
 
-def _run_engine(scenario: Scenario, plan: RunPlan, bar, initial=None):
+def _run_engine(scenario: Scenario, plan: RunPlan, bar, initial=None, failed=None):
     """Every system of the scenario through the autonomous-edge engine, one after the other."""
     from .engine.simulate import simulate
 
@@ -133,7 +136,8 @@ def _run_engine(scenario: Scenario, plan: RunPlan, bar, initial=None):
                                  _initial(scenario, plan, i, initial), plan.record_steps * run.step_duration,
                                  seed=realization_seed(run.seed, r), record_steps=plan.record_steps,
                                  conductance_every=run.conductance_every, progress=bar.update,
-                                 control=resolved.control, damage=resolved.damage, step_duration=run.step_duration)
+                                 control=resolved.control, damage=resolved.damage, step_duration=run.step_duration,
+                                 failed=None if failed is None else failed[i])
         kinds.add(info["engine"])
         histories.append(([system], history))
     return histories, "+".join(sorted(kinds))
@@ -144,35 +148,50 @@ def _run_phases(scenario: Scenario, plan: RunPlan, disable):
 
     Phase ``i`` records its steps ``(start, end]`` (the first phase also its
     step 0); its series continue the previous phase's (training energy adds
-    up).  Each phase restarts the supervisor, the controller and, in the
-    engines, the edges' clocks at its start.
+    up), and its damage table rows follow the earlier phases' (times from the
+    run's start).  Removed and frozen edges stay so; degradation factors,
+    the supervisor, the controller and, in the engines, the edges' clocks
+    restart at each phase's start.
     """
     run = scenario.run
     ends = np.cumsum([p.steps for p in scenario.phases])
     starts = ends - [p.steps for p in scenario.phases]
-    parts, engine, initial = [], None, None
+    parts, engine, initial, failed = [], None, None, None
     for i, (start, end) in enumerate(zip(starts, ends)):
         sub = scenario.phase(i)
         inside = plan.record_steps[(plan.record_steps >= start) & (plan.record_steps <= end)] - start
         local = np.unique(np.concatenate([[0, end - start], inside]))
         tasks = [build_task(sub.task, plan.networks[r], run.seed, r) for r in range(len(plan.networks))]
-        histories, engine = _run(sub, RunPlan(plan.networks, tasks, local, plan.systems), disable, initial)
-        initial = [h.conductance[j, -1, :plan.tasks[r].network.n_edges]
-                   for systems, h in histories for j, (_, _, r) in enumerate(systems)]
+        histories, engine = _run(sub, RunPlan(plan.networks, tasks, local, plan.systems), disable, initial, failed)
+        size = [(h, j, plan.tasks[r].network.n_edges) for systems, h in histories for j, (_, _, r) in enumerate(systems)]
+        # a removed edge's conductance is recorded as NaN; its memory keeps the value it had
+        initial = [np.nan_to_num(h.conductance[j, -1, :E], nan=1.0) for h, j, E in size]
+        failed = [None if h.final_alive is None else (h.final_alive[j, :E].copy(), h.final_frozen[j, :E].copy())
+                  for h, j, E in size]
         parts.append((start, histories))
-    return concatenate_phases(parts), engine
+    return concatenate_phases(parts, run.step_duration), engine
 
 
-def concatenate_phases(parts):
+def concatenate_phases(parts, step_duration: float = 1.0):
     """Join per-phase histories (each a list of (systems, History)) along the step axis."""
     merged = []
     for c, (systems, _) in enumerate(parts[0][1]):
         pieces = [(start, histories[c][1]) for start, histories in parts]
-        merged.append((systems, _join(pieces)))
+        merged.append((systems, _join(pieces, step_duration)))
     return merged
 
 
-def _join(pieces) -> History:
+def _join_damage(pieces, name: str, step_duration: float):
+    """The damage rows of every phase, one after the other (times from the run's start)."""
+    blocks = [(start, getattr(h, name)) for start, h in pieces if getattr(h, name) is not None]
+    if not blocks:
+        return None
+    R = blocks[0][1].shape[0]
+    rows = [v + (start * step_duration if name == "damage_time" else 0) for start, v in blocks]
+    return np.concatenate([np.zeros((R, 0), rows[0].dtype)] + rows, axis=1)
+
+
+def _join(pieces, step_duration: float = 1.0) -> History:
     first = pieces[0][1]
     keep = [slice(None)] + [slice(1, None)] * (len(pieces) - 1)  # later phases: drop their step 0
     step = np.concatenate([start + h.step[k] for (start, h), k in zip(pieces, keep)])
@@ -184,6 +203,9 @@ def _join(pieces) -> History:
         values = [getattr(h, name) for _, h in pieces]
         if all(v is None for v in values):
             continue
+        if "damage_event" in dims:
+            fields[name] = _join_damage(pieces, name, step_duration)
+            continue
         if "step" in dims or "conductance_step" in dims:
             axis = 1 + dims.index("step" if "step" in dims else "conductance_step")
             template = next(v for v in values if v is not None)
@@ -193,7 +215,10 @@ def _join(pieces) -> History:
             blocks = []
             for (start, h), v, k in zip(pieces, values, keep):
                 counts = len(h.step) if "step" in dims else len(h.conductance_step)
-                if v is None:
+                if v is None and name == "alive_edges":  # a phase without damage: its edges all stay
+                    present = np.isfinite(h.conductance[:, 0, :]).sum(1)
+                    v = np.broadcast_to(present[:, None], (len(present), counts)).astype(template.dtype)
+                elif v is None:
                     shape = list(template.shape)
                     shape[axis] = counts
                     v = np.full(shape, np.nan)
@@ -205,4 +230,6 @@ def _join(pieces) -> History:
             fields[name] = np.concatenate(blocks, axis=axis)
         else:
             fields[name] = values[-1]
-    return History(step=step, conductance_step=cstep, **fields)
+    last = pieces[-1][1]
+    return History(step=step, conductance_step=cstep, final_alive=last.final_alive, final_frozen=last.final_frozen,
+                   **fields)

@@ -119,7 +119,8 @@ class Scenario:
     def phase(self, i: int) -> "Scenario":
         """The scenario of phase ``i`` alone: its task, learning and length, no phases."""
         p = self.phases[i]
-        return replace(self, task=p.task, learning=p.learning, run=replace(self.run, steps=p.steps), phases=())
+        return replace(self, task=p.task, learning=p.learning, run=replace(self.run, steps=p.steps), damage=p.damage,
+                       phases=())
 
     @property
     def phase_names(self) -> list[str]:
@@ -144,8 +145,8 @@ class Scenario:
         data = {"title": self.title, "run": table(self.run), "network": table(self.network),
                 "task": table(self.task), "learning": table(self.learning), "engine": table(self.engine),
                 "control": table(self.control), "damage": table(self.damage),
-                "phase": [{"name": p.name, "steps": p.steps, "task": table(p.task), "learning": table(p.learning)}
-                          for p in self.phases],
+                "phase": [{"name": p.name, "steps": p.steps, "task": table(p.task), "learning": table(p.learning),
+                           "damage": table(p.damage)} for p in self.phases],
                 "sweep": {k: list(v) for k, v in self.sweep.items()}}
         if self.engine.kind != "synchronous":  # hardware applies to the engines only
             for name in HARDWARE_SECTIONS:
@@ -214,7 +215,8 @@ def parse_scenario(data: dict) -> Scenario:
                                 "run.steps out (it is the sum of the phases)")
         run = replace(run, steps=total)
         if damage.active:
-            raise ScenarioError("[damage] together with [[phase]] is not supported yet")
+            raise ScenarioError("a protocol takes its damage per phase: move [damage] into the [phase.damage] of "
+                                "the phase it belongs to (steps count from the phase's start)")
     title = data.get("title", "")
     if not isinstance(title, str):
         raise ScenarioError("title must be a string")
@@ -247,10 +249,10 @@ def _parse_phases(raw_phases, raw: dict, learning: LearningConfig) -> tuple:
         raise ScenarioError("phase must be an array of tables ([[phase]])")
     phases = []
     for i, item in enumerate(raw_phases):
-        unknown = set(item) - {"steps", "name", "task", "learning"}
+        unknown = set(item) - {"steps", "name", "task", "learning", "damage"}
         if unknown:
             raise ScenarioError(f"unknown key 'phase.{sorted(unknown)[0]}' in phase {i + 1}; allowed keys: "
-                                "learning, name, steps, task")
+                                "damage, learning, name, steps, task")
         if "steps" not in item:
             raise ScenarioError(f"phase {i + 1} has no duration: give phase.steps (> 0)")
         task = _section(TaskConfig, "phase.task", item.get("task", raw["task"]))
@@ -258,11 +260,16 @@ def _parse_phases(raw_phases, raw: dict, learning: LearningConfig) -> tuple:
         if phase_learning.rule != learning.rule:
             raise ScenarioError(f"phase {i + 1}: phase.learning.rule cannot differ from learning.rule (the "
                                 "edges' memory carries over)")
+        phase_damage = _section(DamageConfig, "phase.damage", item.get("damage", {}))
         try:
             phases.append(PhaseConfig(steps=item["steps"], task=task, learning=phase_learning,
-                                      name=item.get("name", "")))
+                                      name=item.get("name", ""), damage=phase_damage))
         except ConfigError as exc:
             raise ScenarioError(f"phase {i + 1}: {exc}") from None
+        for failure in phase_damage.event + phase_damage.removal + phase_damage.pruning:
+            if failure.step > item["steps"]:
+                raise ScenarioError(f"phase {i + 1}: phase.damage: a failure at step {failure.step} is after the "
+                                    f"end of the phase ({item['steps']} steps)")
     return tuple(phases)
 
 

@@ -211,7 +211,7 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
                       record_at: np.ndarray | None = None, conductance_every: int = 1,
                       step_duration: float = 1.0, solver_backend: str = "auto",
                       control: ControlConfig | None = None, tolerance=None, damage=None,
-                      seeds=None, progress=None) -> History:
+                      seeds=None, failed=None, progress=None) -> History:
     """Train a stack of systems with synchronous updates of every edge.
 
     Parameters
@@ -244,6 +244,8 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
         Failures applied at the start of the step at or after their time (:mod:`edgesim.damage`).
     seeds : sequence of int, optional
         Seed of each system's damage draws (default 0).
+    failed : sequence of (alive, frozen) or None, optional
+        Edges already removed or frozen at the start (a protocol's earlier phases), per system.
     progress : callable or None
         ``progress(n)`` is called with the number of steps just completed.
 
@@ -284,9 +286,16 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
         h.training_energy_to_tolerance = np.full(R, np.nan)
     damaged = None
     damage = [damage] * R if isinstance(damage, DamageConfig) else damage
-    if damage is not None and any(d.active for d in damage):
-        damaged = _DamageState(list(damage), tasks, solver.edge_valid, [0] * R if seeds is None else seeds,
+    damage = [DamageConfig()] * R if damage is None else list(damage)
+    carried = failed is not None and any(f is not None and (not f[0].all() or f[1].any()) for f in failed)
+    if carried or any(d.active for d in damage):
+        damaged = _DamageState(damage, tasks, solver.edge_valid, [0] * R if seeds is None else seeds,
                                step_duration, steps, config.k_max)
+        for r, f in enumerate(failed or []):
+            if f is not None:
+                E = len(f[0])
+                damaged.alive[r, :E] &= f[0]
+                damaged.frozen[r, :E] |= f[1]
         h.alive_edges = np.zeros((R, len(rec)), np.int64)
     Y, means = data.Y, None
     for s in range(steps + 1):
@@ -335,6 +344,7 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
         h.store_damage(damaged.log)
         for r, d in enumerate(damage):
             store_recovery(h, rec * step_duration, d.recovery_multiple, systems=[r])
+        h.final_alive, h.final_frozen = damaged.alive.copy(), damaged.frozen & solver.edge_valid
     return h
 
 

@@ -446,3 +446,30 @@ def test_degraded_comparator_noise_and_leak_time_in_the_engines():
 def test_degraded_noise_needs_an_engine():
     with pytest.raises(ConfigError, match=r"damage\.degrade = 'noise'.*engines"):
         load_scenario(ALLOSTERY, ["damage.degrade='noise'", "damage.event=[{step=1, edges=[1], mode='degraded'}]"])
+
+
+@pytest.mark.parametrize("kind", ["synchronous", "per_edge"])
+def test_damage_per_phase_carries_over_and_equals_one_run(kind):
+    """[phase.damage]: failures count from the phase's start, removed and stuck edges stay failed in the
+    phases after, and the damage table lists every phase's rows in run time."""
+    base = ["run.steps=200", "run.record_every=10", f"engine.kind='{kind}'"]
+    whole = run_scenario(load_scenario(ALLOSTERY, base + [
+        "damage.event=[{step=20, edges=[5], mode='stuck'}, {step=150, edges=[3]}]"]))
+    split = run_scenario(load_scenario(ALLOSTERY, base + [
+        "phase=[{steps=100, damage={event=[{step=20, edges=[5], mode='stuck'}]}}, "
+        "{steps=100, damage={event=[{step=50, edges=[3]}]}}]"]))
+    for name in ("error_train", "conductance", "alive_edges", "damage_time", "damage_edge", "damage_mode",
+                 "damage_error_before", "damage_error_after", "damage_recovery_time"):
+        np.testing.assert_array_equal(split[name].values, whole[name].values, name)
+    np.testing.assert_array_equal(split.damage_time.values[0], [20.0 * 0.25, 150.0 * 0.25])
+    k = split.conductance.values[0]
+    assert np.isnan(k[-1, 3]) and (k[3:, 5] == k[3, 5]).all()  # 3 removed; 5 stuck from step 20 on
+
+
+def test_a_protocol_takes_its_damage_per_phase():
+    with pytest.raises(ConfigError, match=r"move \[damage\] into the \[phase\.damage\]"):
+        load_scenario(ALLOSTERY, ["run.steps=20", "phase=[{steps=10}, {steps=10}]",
+                                  "damage.event=[{step=5, edges=[1]}]"])
+    with pytest.raises(ConfigError, match=r"phase 1: phase\.damage: a failure at step 50\.0 is after the end"):
+        load_scenario(ALLOSTERY, ["run.steps=20", "phase=[{steps=10, damage={event=[{step=50, edges=[1]}]}}, "
+                                  "{steps=10}]"])

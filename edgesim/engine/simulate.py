@@ -25,7 +25,7 @@ def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engin
              initial_conductance: np.ndarray, record_times: np.ndarray, *, seed: int,
              record_steps: np.ndarray | None = None, conductance_every: int = 1, progress=None,
              processes=(), control: ControlConfig | None = None, damage: DamageConfig | None = None,
-             step_duration: float = 1.0) -> tuple[History, dict]:
+             step_duration: float = 1.0, failed=None) -> tuple[History, dict]:
     """Simulate one system with autonomous edges.
 
     Parameters
@@ -63,6 +63,8 @@ def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engin
         Failures (:mod:`edgesim.damage`); steps are converted to seconds with ``step_duration``.
     step_duration : float
         Seconds per step of the damage schedule.
+    failed : (alive, frozen), optional
+        Edges already removed or frozen at t = 0 (a protocol's earlier phases).
 
     Returns
     -------
@@ -89,6 +91,10 @@ def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engin
     state, _ = model.initial_state(initial_conductance)
     physics = SharedPhysics(task.network, task.boundary, state.conductance, params.twin_factor, engine.settle_time,
                             engine.max_rank, engine.lowrank_tolerance)
+    if failed is not None and (not failed[0].all() or failed[1].any()):
+        physics.set_alive(np.flatnonzero(~failed[0]), False, 0.0)
+        state.frozen |= failed[1]
+        model.damaged = True
     env = simpy.Environment()
     ctx = EngineContext(env, physics, model, state)
     sup = Supervisor(task, physics, learning.eta, learning.batch, engine.supervisor_period, learning.class_margin,
@@ -126,6 +132,7 @@ def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engin
     if damager is not None:
         history.store_damage([damager.log])
         store_recovery(history, record_times, damage.recovery_multiple)
+    history.final_alive, history.final_frozen = physics.alive[None].copy(), state.frozen[None].copy()
     stats = physics.stats
     info = {"engine": kind, "refactorizations": stats.refactorizations, "low_rank_updates": stats.low_rank_updates,
             "guard_refactorizations": stats.guard_refactorizations, "largest_residual": stats.largest_residual,
