@@ -38,9 +38,16 @@ def pruning_curves(ds):
 
 
 def label(ds) -> str:
-    damage = json.loads(ds.attrs["scenario"]).get("damage", {})
+    scenario = json.loads(ds.attrs["scenario"])
+    damage, net = scenario.get("damage", {}), scenario["network"]
     how = f"targeted ({damage['pruning'][0]['criterion']})" if damage.get("pruning") else "random"
-    return f"{ds.attrs.get('network', '')}, {how}"
+    if net["kind"] == "jammed":
+        name = f"jammed N = {net['size']}"
+    elif net["kind"] == "square_lattice":
+        name = f"{'periodic ' if net['periodic'] else ''}square lattice {net['nx']}x{net['ny'] or net['nx']}"
+    else:
+        name = net["kind"]
+    return f"{name} ({ds.sizes['realization']} networks), {how}"
 
 
 def main(argv=None):

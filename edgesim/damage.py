@@ -136,16 +136,20 @@ def recovery_times(times: np.ndarray, error: np.ndarray, event_times: np.ndarray
                    multiple: float) -> np.ndarray:
     """Time from each damage event until the recorded error is back below ``multiple`` x its pre-damage value.
 
-    Read from the recorded error series (resolution: the record interval);
-    NaN if it never returns.
+    Read from the recorded error series (resolution: the record interval).
+    The error must come back before the next damage event (a later event's
+    effect is not counted as recovery); NaN if it does not.
     """
     out = np.full(len(event_times), np.nan)
+    later_events = np.sort(np.unique(event_times[np.isfinite(event_times)]))
     for i, (t0, before) in enumerate(zip(event_times, error_before)):
         if not np.isfinite(t0):
             continue
-        later = (times >= t0) & (error <= multiple * before)
-        if later.any():
-            out[i] = times[np.argmax(later)] - t0
+        following = later_events[later_events > t0]
+        end = following[0] if following.size else np.inf
+        back = (times >= t0) & (times < end) & (error <= multiple * before)
+        if back.any():
+            out[i] = times[np.argmax(back)] - t0
     return out
 
 

@@ -220,10 +220,11 @@ def parse_scenario(data: dict) -> Scenario:
     title = data.get("title", "")
     if not isinstance(title, str):
         raise ScenarioError("title must be a string")
-    for item in damage.event + damage.removal + damage.pruning:
-        if item.step > run.steps:
-            raise ScenarioError(f"damage: a failure at step {item.step} is after the end of the run "
-                                f"(run.steps = {run.steps})")
+    for key in ("event", "removal", "pruning"):
+        for item in getattr(damage, key):
+            if item.step > run.steps:
+                raise ScenarioError(f"damage.{key}.step = {item.step:g} is after the end of the run "
+                                    f"(run.steps = {run.steps})")
     degrades = any(item.mode == "degraded" for item in damage.event + damage.removal + damage.pruning) or \
         (damage.random.rate > 0 and damage.random.mode == "degraded")
     if degrades and damage.degrade != "step" and engine.kind == "synchronous":
@@ -266,10 +267,11 @@ def _parse_phases(raw_phases, raw: dict, learning: LearningConfig) -> tuple:
                                       name=item.get("name", ""), damage=phase_damage))
         except ConfigError as exc:
             raise ScenarioError(f"phase {i + 1}: {exc}") from None
-        for failure in phase_damage.event + phase_damage.removal + phase_damage.pruning:
-            if failure.step > item["steps"]:
-                raise ScenarioError(f"phase {i + 1}: phase.damage: a failure at step {failure.step} is after the "
-                                    f"end of the phase ({item['steps']} steps)")
+        for key in ("event", "removal", "pruning"):
+            for failure in getattr(phase_damage, key):
+                if failure.step > item["steps"]:
+                    raise ScenarioError(f"phase {i + 1}: phase.damage.{key}.step = {failure.step:g} is after the "
+                                        f"end of the phase ({item['steps']} steps)")
     return tuple(phases)
 
 

@@ -309,9 +309,12 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
         ex = presented(config.batch, s, data.n_train)
         x, y = data.X[:, :, ex], Y[:, :, ex]
         free_currents, out_f, power_f = free_solution(resp, x)
-        lam_now = lam_
+        lam_now, stopped = lam_, None
         if controller is not None:
+            # the controller acts after the edges of this step (the engines' CONTROL phase): this step's
+            # update uses the lambda and the stop decision from before this error sample
             lam_now = controller.lam_at(t)[:, None, None]
+            stopped = controller.stopped.copy() if controller.stopped.any() else None
             reached = np.isnan(controller.tolerance_time)
             controller.observe(t, ((out_f - y) ** 2).mean((1, 2)))
             reached &= ~np.isnan(controller.tolerance_time)
@@ -331,7 +334,6 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
         mean_free_power = power_f.mean(1)
         energy += mean_free_power * step_duration
         energy_total += (mean_free_power + power_c.mean(1)) * step_duration
-        stopped = None if controller is None or not controller.stopped.any() else controller.stopped
         if stopped is None or not stopped.all():
             kept = element.state(stopped) if stopped is not None else None
             element.update(mean_square_drops(resp, free_currents), mean_square_drops(resp, clamped_currents),

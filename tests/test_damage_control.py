@@ -136,17 +136,62 @@ def test_synchronous_engines_reproduce_the_trainer_with_damage_and_feedback(rule
         np.testing.assert_array_equal(getattr(runs["per_edge"], name), getattr(runs["vectorized"], name), name)
 
 
-def test_engines_stay_bit_identical_with_damage_and_feedback_on_imperfect_clocks():
+@pytest.mark.parametrize("memory", ["ideal", "taps"])
+def test_engines_stay_bit_identical_with_damage_and_feedback_on_imperfect_clocks(memory):
     task = two_output_task()
-    hw = HardwareSpec(clock=ClockSpec(period=1.0, drift_std=0.05, phase="random", jitter_std=0.1))
-    learning = LearningConfig(alpha=0.05, eta=0.1, lambda_=1e-3)
+    clock = ClockSpec(period=1.0, drift_std=0.05, phase="random", jitter_std=0.1)
+    if memory == "taps":  # potentiometers with noisy, offset comparators; degraded edges move on fewer ticks
+        hw = HardwareSpec(clock=clock, comparator=ComparatorSpec(noise_std=0.01, offset_std=0.005),
+                          memory=MemorySpec(kind="taps", step_mismatch_std=0.02))
+        learning, k0 = LearningConfig(rule="sign", eta=0.1, lambda_=1e-3), np.full(16, 1.25e-5)
+    else:
+        hw, learning, k0 = HardwareSpec(clock=clock), LearningConfig(alpha=0.05, eta=0.1, lambda_=1e-3), np.ones(16)
     control = ControlConfig(kind="feedback", tolerance=1e-2, p=0.5, lambda_min=1e-6, gain_mismatch_std=0.05)
-    runs = [simulate(task, learning, hw, EngineConfig(kind=kind, settle_time=0.3), np.ones(16),
+    runs = [simulate(task, learning, hw, EngineConfig(kind=kind, settle_time=0.3), k0,
                      np.linspace(0, 150, 31), seed=2, control=control, damage=FULL_DAMAGE)[0]
             for kind in ("per_edge", "vectorized")]
     for name in COMPARED + ("update_count", "edge_events"):
         np.testing.assert_array_equal(getattr(runs[0], name), getattr(runs[1], name), name)
     assert (runs[0].damage_edge[0] >= 0).sum() >= 5
+
+
+@pytest.mark.parametrize("degrade", ["noise", "leak"])
+def test_engines_stay_bit_identical_with_degraded_noise_and_leak(degrade):
+    from edgesim.hardware import preset, with_overrides
+
+    task = two_output_task()
+    P = 1e-3
+    hw = with_overrides(preset("transistor2024"), dict(phase="random", jitter_std=0.1 * P), dict(noise_std=0.005),
+                        dict(leak_time=0.05))
+    learning = LearningConfig(eta=0.1, k_min=1e-7, k_max=1e-2)
+    damage = DamageConfig(event=(DamageEvent(step=20, edges=(1, 2, 3), mode="degraded"),), degrade=degrade,
+                          degrade_factor=3.0)
+    runs = [simulate(task, learning, hw, EngineConfig(kind=kind, settle_time=0.2 * P, supervisor_period=P),
+                     np.full(16, 5e-4), np.linspace(0, 80 * P, 17), seed=4, damage=damage, step_duration=P)[0]
+            for kind in ("per_edge", "vectorized")]
+    for name in ("error_train", "conductance", "update_count", "damage_edge", "damage_error_after"):
+        np.testing.assert_array_equal(getattr(runs[0], name), getattr(runs[1], name), name)
+
+
+@pytest.mark.parametrize("rule", ["sign", "coupled"])
+def test_synchronous_engines_reproduce_the_trainer_with_early_stopping(rule):
+    task = two_output_task()
+    if rule == "sign":
+        learning, hw, k0 = LearningConfig(rule="sign", eta=0.1), HardwareSpec(memory=MemorySpec(kind="taps")), \
+            np.full(16, 1.25e-5)
+    else:
+        learning, hw, k0 = LearningConfig(alpha=0.05, eta=0.1), HardwareSpec(), np.ones(16)
+    stop = ControlConfig(early_stop=True, tolerance=1e-2)
+    h = train_synchronous([task], learning, 150, [k0], record_at=np.arange(151), control=stop)
+    assert np.isfinite(h.tolerance_time[0])  # it did stop
+    stopped = int(h.tolerance_time[0])
+    assert (h.conductance[0, stopped + 1:] == h.conductance[0, stopped + 1]).all()  # and stayed put
+    for kind in ("per_edge", "vectorized"):
+        g, _ = simulate(task, learning, hw, EngineConfig(kind=kind, max_rank=0), k0, np.arange(151) * 1.0, seed=5,
+                        control=stop)
+        for name in ("error_train", "conductance", "training_energy", "tolerance_time",
+                     "training_energy_to_tolerance"):
+            np.testing.assert_allclose(getattr(g, name), getattr(h, name), rtol=1e-12, atol=0, err_msg=name)
 
 
 # ---------------------------------------------------------------------------
@@ -155,18 +200,31 @@ def test_engines_stay_bit_identical_with_damage_and_feedback_on_imperfect_clocks
 
 def test_dillavou_damage_recovery():
     """Dillavou et al. 2022, Fig. 5: five important edges removed, one every 100 steps; each time
-    the error rises and then returns below ten times its pre-damage value."""
+    the error rises at least tenfold and then returns below ten times its pre-damage value before the
+    next cut."""
     ds = run_scenario(load_scenario(DAMAGE_SCENARIO))
     edges = ds.damage_edge.values[0]
-    assert (edges >= 0).sum() == 5 and len(set(edges)) == 5
+    np.testing.assert_array_equal(edges, [8, 7, 3, 6, 15])
     np.testing.assert_array_equal(ds.damage_time.values[0], [25.0, 50.0, 75.0, 100.0, 125.0])
     before, after = ds.damage_error_before.values[0], ds.damage_error_after.values[0]
-    assert (after > before).all()  # every removal hurts
-    assert (after > 100 * before).sum() >= 3  # most of them by orders of magnitude
+    assert (after > 10 * before).all()  # every cut is an important edge
     recovery = ds.damage_recovery_time.values[0]
-    assert np.isfinite(recovery).all()  # back below 10x the pre-damage error every time
+    assert np.isfinite(recovery).all() and (recovery < 25.0).all()  # back below 10x before the next cut
     assert ds.alive_edges.values[0, -1] == 11
     assert ds.error_train.values[0, -1] < 1e-2
+
+
+@pytest.mark.parametrize("criterion, unrecovered, final_below", [("current", [2], 1e-2), ("error", [2, 4], None)])
+def test_which_edges_are_cut_decides_recovery(criterion, unrecovered, final_below):
+    """The finding of docs/experiments.md: cutting the largest-current edge each time leaves the third cut
+    unrecovered within 100 steps (the network gets there later); cutting the most damaging edge each time
+    leaves the network unable to relearn the task at all."""
+    pruning = ", ".join(f"{{step={s}, criterion='{criterion}'}}" for s in (100, 200, 300, 400, 500))
+    ds = run_scenario(load_scenario(DAMAGE_SCENARIO, ["damage.event=[]", f"damage.pruning=[{pruning}]"]))
+    recovery = ds.damage_recovery_time.values[0]
+    np.testing.assert_array_equal(np.flatnonzero(np.isnan(recovery)), unrecovered)
+    final = ds.error_train.values[0, -1]
+    assert final < final_below if final_below else final > 1.0
 
 
 # ---------------------------------------------------------------------------
@@ -176,7 +234,8 @@ def test_dillavou_damage_recovery():
 @pytest.mark.parametrize("override, match", [
     ("damage.event=[{step=10, edges=[99]}]", r"damage\.event\.edges: edge 99 does not exist"),
     ("damage.event=[{step=-1, edges=[3]}]", r"damage\.event\.step must be >= 0"),
-    ("damage.event=[{step=1e6, edges=[3]}]", r"after the end of the run"),
+    ("damage.event=[{step=1e6, edges=[3]}]", r"damage\.event\.step = 1e\+06 is after the end of the run"),
+    ("damage.pruning=[{step=401}]", r"damage\.pruning\.step = 401 is after the end of the run"),
     ("damage.random.rate=-0.1", r"damage\.random\.rate must be >= 0"),
     ("damage.event=[{step=10, edges=[3], mode='melt'}]", r"damage\.event\.mode must be one of"),
     ("damage.removal=[{step=10, fraction=1.5}]", r"damage\.removal\.fraction must lie in \[0, 1\]"),
@@ -258,7 +317,10 @@ def test_task_switching_learns_four_tasks_in_succession_without_a_reset():
     for i in range(3):  # the regression-type phases: each learned in turn
         assert end[i] < 0.05 * start[i], (names[i], start[i], end[i])
     assert start[1] > 100 * end[0]  # the second task really is new to the network
-    assert float(ds.accuracy_test.isel(realization=0, step=-1)) >= 0.9  # Iris: the shipped protocol's bar
+    iris = ds.accuracy_test.isel(realization=0).where(ds.phase == 3, drop=True).values
+    assert iris[-1] >= 0.9 and iris[-1] > iris[0]  # Iris: the shipped protocol's bar, reached by learning
+    iris_error = ds.error_train.isel(realization=0).where(ds.phase == 3, drop=True).values
+    assert iris_error[-1] < iris_error[0]
     # the phase coordinate follows the steps, and the energy keeps adding up across phases
     assert (np.diff(ds.phase.values) >= 0).all() and ds.phase.values[-1] == 3
     assert (np.diff(ds.training_energy.values[0]) >= 0).all()
@@ -351,8 +413,7 @@ def test_analysis_scripts_write_figures(tmp_path):
 
     damage = tmp_path / "damage.nc"
     write_netcdf(run_scenario(load_scenario(DAMAGE_SCENARIO, [
-        "run.steps=300", "damage.pruning=[{step=100, criterion='current'}, {step=200, criterion='current'}]"])),
-        damage)
+        "run.steps=300", "damage.event=[{step=100, edges=[8]}, {step=200, edges=[7]}]"])), damage)
     script("plot_damage").main([str(damage), "--out", str(tmp_path / "damage.png")])
     pruning = tmp_path / "pruning.nc"
     write_netcdf(run_scenario(load_scenario(PRUNING, SHORT_PRUNING + ["damage.removal=[{step=30, fraction=0.1}]"])),
@@ -470,6 +531,6 @@ def test_a_protocol_takes_its_damage_per_phase():
     with pytest.raises(ConfigError, match=r"move \[damage\] into the \[phase\.damage\]"):
         load_scenario(ALLOSTERY, ["run.steps=20", "phase=[{steps=10}, {steps=10}]",
                                   "damage.event=[{step=5, edges=[1]}]"])
-    with pytest.raises(ConfigError, match=r"phase 1: phase\.damage: a failure at step 50\.0 is after the end"):
+    with pytest.raises(ConfigError, match=r"phase 1: phase\.damage\.event\.step = 50 is after the end"):
         load_scenario(ALLOSTERY, ["run.steps=20", "phase=[{steps=10, damage={event=[{step=50, edges=[1]}]}}, "
                                   "{steps=10}]"])
