@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 import numpy as np
@@ -10,7 +12,7 @@ import numpy as np
 from . import __version__
 from .network import NetworkError
 from .physics import BoundaryError
-from .results import open_result, write_netcdf
+from .results import check_output_path, estimate_result_bytes, open_result, write_netcdf
 from .scenario import ScenarioError, load_scenario
 
 __all__ = ["main"]
@@ -36,14 +38,42 @@ def _summary(ds) -> str:
 
 
 def _run(args) -> int:
-    from .runner import run_scenario
+    from .runner import RunPlan, run_scenario
 
+    output = check_output_path(args.output, args.overwrite)  # before any work: a typo must not cost a run
     scenario = load_scenario(args.scenario, args.set or [], args.seed)
+    _check_memory(scenario, RunPlan.of(scenario))
     ds = run_scenario(scenario, progress=None if not args.quiet else False)
-    path = write_netcdf(ds, args.output)
+    path = write_netcdf(ds, output)
     print(_summary(ds))
     print(f"  wrote {path}")
     return 0
+
+
+def _available_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 2**62
+
+
+def _check_memory(scenario, plan) -> None:
+    """Refuse a run whose records would not fit in memory, naming the settings that shrink them."""
+    from .history import conductance_records
+
+    run = scenario.run
+    n_rec = len(plan.record_steps)
+    need = estimate_result_bytes(
+        len(plan.systems), n_rec, len(conductance_records(n_rec, run.conductance_every)),
+        max(net.n_edges for net in plan.networks), len(plan.tasks[0].boundary.outputs), plan.tasks[0].n_train,
+        scenario.engine.kind != "synchronous")
+    available = _available_memory()
+    if need > 0.8 * available:
+        raise ValueError(
+            f"the recorded results would need about {need / 2**30:.1f} GiB of memory, more than this machine "
+            f"has ({available / 2**30:.1f} GiB); record fewer points (run.record_points or a larger "
+            "run.record_every), keep fewer conductance snapshots (a larger run.conductance_every) or run fewer "
+            "systems (sweep values x run.realizations)")
 
 
 def _inspect(args) -> int:
@@ -57,6 +87,7 @@ def _inspect(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgesim", description="Simulate self-learning electrical networks.")
     parser.add_argument("--version", action="version", version=f"edgesim {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a scenario and write a netCDF result file")
     run.add_argument("scenario", help="scenario TOML file")
@@ -65,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                      help="override a scenario value (TOML syntax), e.g. --set run.steps=100; repeatable")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     run.set_defaults(func=_run)
     inspect = sub.add_parser("inspect", help="describe a result file")
     inspect.add_argument("file")
@@ -72,13 +104,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame):  # SIGTERM ends a run like Ctrl-C
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        output = getattr(args, "output", None)
+        kept = f"; {output} was not written" if output else ""
+        print(f"edgesim: interrupted{kept}", file=sys.stderr)
+        return 130
     except (ScenarioError, NetworkError, BoundaryError, ValueError, OSError) as exc:
+        if args.debug:
+            raise
         print(f"edgesim: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

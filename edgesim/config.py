@@ -135,7 +135,7 @@ class RunConfig:
     def __post_init__(self):
         s = "run"
         _number(s, "seed", self.seed, integer=True, nonneg=True)
-        _number(s, "steps", self.steps, integer=True, nonneg=True)
+        _number(s, "steps", self.steps, integer=True, positive=True)
         _number(s, "step_duration", self.step_duration, positive=True, unit="s")
         _number(s, "record_points", self.record_points, integer=True, positive=True)
         _number(s, "record_every", self.record_every, integer=True, nonneg=True)

@@ -18,7 +18,8 @@ from . import __version__
 from .config import DAMAGE_MODES
 from .history import HISTORY_DIMS, History
 
-__all__ = ["VARIABLES", "annotate", "build_dataset", "write_netcdf", "open_result"]
+__all__ = ["VARIABLES", "annotate", "build_dataset", "write_netcdf", "open_result", "check_output_path",
+           "estimate_result_bytes"]
 
 #: History fields stored under another name (``lambda`` is a Python keyword).
 _DATASET_NAME = {"lambda_": "lambda"}
@@ -175,6 +176,39 @@ def annotate(ds: xr.Dataset, title: str, scenario_json: str, seed: int, engine: 
                     "natural units (e.g. Stern et al. 2024, k0 = 1) use the same numbers dimensionless."),
     )
     return ds
+
+
+def check_output_path(path: str | Path, overwrite: bool = False) -> Path:
+    """Check, before any work, that a result can be written to ``path``; errors name the user's path.
+
+    The folder must exist or be creatable and be writable; ``path`` must not be
+    a folder; an existing file is refused unless ``overwrite``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"output {path} is a folder; give a file name such as {path / 'result.nc'}")
+    if path.exists() and not overwrite:
+        raise ValueError(f"output {path} exists; pass --overwrite to replace it")
+    folder = path.parent
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"output {path}: {existing} is a file, so the folder {folder} cannot be made")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"output {path}: the folder {existing} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"output {path} exists and is not writable")
+    return path
+
+
+def estimate_result_bytes(n_systems: int, n_records: int, n_conductance_records: int, n_edges: int,
+                          n_outputs: int, n_examples: int, engine: bool) -> int:
+    """Memory the recorded trajectories of a run take (bytes), counted twice: the records and the dataset."""
+    per_system = n_records * 16 + n_conductance_records * n_edges * (2 if engine else 1)
+    if n_examples <= 4:
+        per_system += 2 * n_records * n_outputs * n_examples
+    return 2 * 8 * n_systems * per_system
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:

@@ -542,3 +542,65 @@ def test_result_file_permissions_follow_umask(small_ds, tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+# --------------------------------------------------------------------------
+# safe outputs
+# --------------------------------------------------------------------------
+
+def test_existing_output_is_refused_without_overwrite(tmp_path, capsys):
+    out = tmp_path / "r.nc"
+    out.write_text("keep me")
+    assert _cli_run(QUICKSTART, out, QUICK_SET) == 2
+    err = capsys.readouterr().err
+    assert f"output {out} exists; pass --overwrite" in err and err.count("\n") == 1
+    assert out.read_text() == "keep me"
+    assert _cli_run(QUICKSTART, out, QUICK_SET, "--overwrite") == 0
+    assert open_result(out).sizes["realization"] == 2
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "a-folder", "is a folder"),
+    (lambda d: d / "file.txt" / "r.nc", "is a file, so the folder"),
+    (lambda d: d / "locked" / "r.nc", "is not writable"),
+])
+def test_bad_output_path_is_refused_before_the_run(tmp_path, capsys, monkeypatch, make, message):
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked").chmod(0o500)
+    if message == "is not writable" and os.access(tmp_path / "locked", os.W_OK):
+        monkeypatch.setattr(os, "access", lambda p, mode: not str(p).endswith("locked"))  # root can write anyway
+    import edgesim.runner
+
+    ran = []
+    monkeypatch.setattr(edgesim.runner, "run_scenario", lambda *a, **k: ran.append(1))
+    out = make(tmp_path)
+    assert _cli_run(QUICKSTART, out, QUICK_SET) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(out) in err and ".part" not in err
+    assert not ran  # refused before any work
+
+
+def test_a_run_too_big_for_memory_is_refused_with_the_fix(tmp_path, capsys):
+    out = tmp_path / "big.nc"
+    assert _cli_run(SCENARIOS / "stern2024_lambda.toml", out, ["run.record_every=1"]) == 2
+    err = capsys.readouterr().err
+    assert "GiB of memory" in err and "run.conductance_every" in err and not out.exists()
+
+
+def test_sigterm_ends_a_run_with_one_line_and_exit_130(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "long.nc"
+    proc = subprocess.Popen([sys.executable, "-m", "edgesim.cli", "run", str(SCENARIOS / "stern2024_lambda.toml"),
+                             "-o", str(out), "--quiet"], stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip() == f"edgesim: interrupted; {out} was not written"
+    assert not out.exists() and not list(tmp_path.glob("*.part"))

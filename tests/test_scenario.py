@@ -212,7 +212,8 @@ def test_positive_values_required(key, value):
 
 
 @pytest.mark.parametrize("override, match", [
-    ("run.steps=-1", r"run\.steps must be >= 0"),
+    ("run.steps=-1", r"run\.steps must be > 0"),
+    ("run.steps=0", r"run\.steps must be > 0"),
     ("run.realizations=0", r"run\.realizations must be > 0"),
     ("run.record_points=0", r"run\.record_points must be > 0"),
     ("run.seed=-3", r"run\.seed must be >= 0"),
@@ -407,7 +408,7 @@ def test_override_float_round_trip(x):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(min_value=0, max_value=2**62))
+@given(st.integers(min_value=1, max_value=2**62))
 def test_override_int_round_trip(n):
     s = _parse("quickstart.toml", f"run.steps={n}", f"run.seed={n}")
     assert s.run.steps == n and s.run.seed == n
