@@ -39,7 +39,6 @@ def main(argv=None):
     for dim in [d for d in one.error_train.dims if d != "step"]:
         one = one.isel({dim: 0})
     events = np.flatnonzero(one.damage_edge.values >= 0)
-    multiple = 10.0
     print("time (s)  edge  error before  error after  recovery (s)")
     for j in events:
         print(f"{float(one.damage_time[j]):8.2f}  {int(one.damage_edge[j]):4d}  {float(one.damage_error_before[j]):12.3g}"

@@ -19,6 +19,7 @@ import json
 
 import numpy as np
 
+from edgesim.analysis import geometric_mean
 from edgesim.results import open_result
 
 
@@ -33,8 +34,7 @@ def pruning_curves(ds):
     before = ds.damage_error_before.isel(damage_event=0).fillna(undamaged)
     after = ds.damage_error_after.isel(damage_event=0).fillna(undamaged) / before
     final = ds.error_train.isel(step=-1) / before
-    geo = lambda da: np.exp(np.log(da).mean("realization")).values  # noqa: E731
-    return ds["fraction"].values, geo(after), geo(final)
+    return ds["fraction"].values, geometric_mean(after).values, geometric_mean(final).values
 
 
 def label(ds) -> str:

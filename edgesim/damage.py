@@ -34,7 +34,7 @@ from .physics import Boundary, TwinSolver, free_solution, mean_square_drops
 from .seeding import uniform
 
 __all__ = ["DamageAction", "damage_schedule", "removal_choice", "pruning_ranking", "recovery_times", "training_error",
-           "MODE_CODES", "damaged_edges", "store_recovery", "boundary_connected"]
+           "MODE_CODES", "damaged_edges", "store_recovery", "boundary_connected", "degraded_gate"]
 
 #: Integer codes of the modes in result files (``flag_values`` / ``flag_meanings``).
 MODE_CODES = {mode: i for i, mode in enumerate(DAMAGE_MODES)}
@@ -141,7 +141,7 @@ def recovery_times(times: np.ndarray, error: np.ndarray, event_times: np.ndarray
     effect is not counted as recovery); NaN if it does not.
     """
     out = np.full(len(event_times), np.nan)
-    later_events = np.sort(np.unique(event_times[np.isfinite(event_times)]))
+    later_events = np.unique(event_times[np.isfinite(event_times)])
     for i, (t0, before) in enumerate(zip(event_times, error_before)):
         if not np.isfinite(t0):
             continue
@@ -164,12 +164,11 @@ def damaged_edges(action: DamageAction, present: np.ndarray, seed: int, network,
     n = action.n if action.fraction_pruned is None else int(round(action.fraction_pruned * present.sum()))
     if n == 0:
         return np.zeros(0, np.int64)
-    if action.criterion == "error" or not action.keep_connected:
-        return np.sort(pruning_ranking(action.criterion, network, boundary, k, present, X, Y,
-                                       action.keep_connected)[:n])
-    # many edges at once: take them in rank order, skipping any whose removal (with those already
-    # taken) would cut a boundary node off
-    ranking = pruning_ranking(action.criterion, network, boundary, k, present, X, Y, keep_connected=False)
+    ranking = pruning_ranking(action.criterion, network, boundary, k, present, X, Y, action.keep_connected)
+    if not action.keep_connected:
+        return np.sort(ranking[:n])
+    # take edges in rank order, skipping any whose removal together with those already taken would cut a
+    # boundary node off (the ranking's own filter only looks at each edge alone)
     left, chosen = present.copy(), []
     for e in ranking:
         left[e] = False
@@ -188,3 +187,13 @@ def store_recovery(history, record_times: np.ndarray, multiple: float, systems=N
     for r in range(history.damage_time.shape[0]) if systems is None else systems:
         history.damage_recovery_time[r] = recovery_times(record_times, history.error_train[r], history.damage_time[r],
                                                          history.damage_error_before[r], multiple)
+
+
+def degraded_gate(seed: int, edges: np.ndarray, counter, factor: np.ndarray) -> np.ndarray:
+    """Potentiometers: a degraded edge moves on a ``factor`` share of its ticks (order-free draws)."""
+    gate = np.ones(np.shape(edges), bool)
+    weak = factor < 1
+    if weak.any():
+        counters = np.broadcast_to(counter, np.shape(edges))[weak]
+        gate[weak] = uniform(seed, "degraded gate", np.asarray(edges)[weak], counters) < factor[weak]
+    return gate

@@ -164,7 +164,7 @@ def _run_phases(scenario: Scenario, plan: RunPlan, disable):
         tasks = [build_task(sub.task, plan.networks[r], run.seed, r) for r in range(len(plan.networks))]
         histories, engine = _run(sub, RunPlan(plan.networks, tasks, local, plan.systems), disable, initial, failed)
         size = [(h, j, plan.tasks[r].network.n_edges) for systems, h in histories for j, (_, _, r) in enumerate(systems)]
-        # a removed edge's conductance is recorded as NaN; its memory keeps the value it had
+        # a removed edge's conductance is recorded as NaN; it stays removed, so its memory's value is moot
         initial = [np.nan_to_num(h.conductance[j, -1, :E], nan=1.0) for h, j, E in size]
         failed = [None if h.final_alive is None else (h.final_alive[j, :E].copy(), h.final_frozen[j, :E].copy())
                   for h, j, E in size]

@@ -220,19 +220,15 @@ def parse_scenario(data: dict) -> Scenario:
     title = data.get("title", "")
     if not isinstance(title, str):
         raise ScenarioError("title must be a string")
-    for key in ("event", "removal", "pruning"):
-        for item in getattr(damage, key):
-            if item.step > run.steps:
-                raise ScenarioError(f"damage.{key}.step = {item.step:g} is after the end of the run "
-                                    f"(run.steps = {run.steps})")
-    degrades = any(item.mode == "degraded" for item in damage.event + damage.removal + damage.pruning) or \
-        (damage.random.rate > 0 and damage.random.mode == "degraded")
-    if degrades and damage.degrade != "step" and engine.kind == "synchronous":
-        raise ScenarioError(f"damage.degrade = '{damage.degrade}' changes comparator noise or leak, which only the "
-                            "autonomous-edge engines model; set engine.kind, or damage.degrade = 'step'")
-    if "fraction" in sweep and not (damage.removal or damage.pruning):
-        raise ScenarioError("sweep.fraction sets the fraction of [[damage.removal]] and [[damage.pruning]]: "
-                            "the scenario has neither")
+    _check_damage(damage, run.steps, engine, "damage", "the run (run.steps")
+    for i, phase in enumerate(phases):
+        _check_damage(phase.damage, phase.steps, engine, f"phase {i + 1}: phase.damage", "the phase (phase.steps")
+    if "fraction" in sweep:
+        if phases:
+            raise ScenarioError("sweep.fraction cannot be combined with [[phase]] (each phase has its own damage)")
+        if not (damage.removal or damage.pruning):
+            raise ScenarioError("sweep.fraction sets the fraction of [[damage.removal]] and [[damage.pruning]]: "
+                                "the scenario has neither")
     if control.kind == "feedback" and "lambda" in sweep:
         raise ScenarioError("sweep.lambda with control.kind = 'feedback': the controller sets lambda; sweep "
                             "control.tolerance scenarios separately instead")
@@ -242,6 +238,19 @@ def parse_scenario(data: dict) -> Scenario:
     scenario = Scenario(run, network, task, learning, engine, hardware, sweep, title, control, damage, phases)
     _check_consistency(scenario, raw, sweep)
     return scenario
+
+
+def _check_damage(damage: DamageConfig, steps: int, engine: EngineConfig, where: str, span: str) -> None:
+    """Failures inside the run (or phase), and degradations the chosen engine models."""
+    for key in ("event", "removal", "pruning"):
+        for item in getattr(damage, key):
+            if item.step > steps:
+                raise ScenarioError(f"{where}.{key}.step = {item.step:g} is after the end of {span} = {steps})")
+    degrades = any(item.mode == "degraded" for item in damage.event + damage.removal + damage.pruning) or \
+        (damage.random.rate > 0 and damage.random.mode == "degraded")
+    if degrades and damage.degrade != "step" and engine.kind == "synchronous":
+        raise ScenarioError(f"{where}.degrade = '{damage.degrade}' changes comparator noise or leak, which only the "
+                            "autonomous-edge engines model; set engine.kind, or degrade = 'step'")
 
 
 def _parse_phases(raw_phases, raw: dict, learning: LearningConfig) -> tuple:
@@ -267,11 +276,6 @@ def _parse_phases(raw_phases, raw: dict, learning: LearningConfig) -> tuple:
                                       name=item.get("name", ""), damage=phase_damage))
         except ConfigError as exc:
             raise ScenarioError(f"phase {i + 1}: {exc}") from None
-        for key in ("event", "removal", "pruning"):
-            for failure in getattr(phase_damage, key):
-                if failure.step > item["steps"]:
-                    raise ScenarioError(f"phase {i + 1}: phase.damage.{key}.step = {failure.step:g} is after the "
-                                        f"end of the phase ({item['steps']} steps)")
     return tuple(phases)
 
 

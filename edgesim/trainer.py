@@ -21,12 +21,11 @@ import numpy as np
 
 from .config import ControlConfig, DamageConfig, LearningConfig
 from .control import LambdaController
-from .damage import MODE_CODES, damage_schedule, damaged_edges, store_recovery, training_error
+from .damage import MODE_CODES, damage_schedule, damaged_edges, degraded_gate, store_recovery, training_error
 from .history import History, conductance_records, record_steps
 from .measure import class_targets, clamp_values, measure, presented, scheduled_targets
 from .physics import TwinSolver, clamped_solution, free_solution, mean_square_drops
 from .rules import clip_conductance, coupled_learning_update_squared, sign_rule_direction
-from .seeding import uniform
 from .tasks import Task
 
 __all__ = ["LearningConfig", "History", "train_synchronous", "record_steps"]
@@ -114,34 +113,32 @@ class _Element:
         else:
             self.k = np.where(valid, clip_conductance(k, config.k_min, config.k_max), 1.0)
 
-    def update(self, free_sq, clamped_sq, alpha, eta, lam, damage=None, step: int = 0) -> None:
+    def update(self, free_sq, clamped_sq, alpha, eta, lam, damage=None, step: int = 0, stopped=None) -> None:
         """One synchronous update of every edge from the mean squared drops (R, E).
 
-        ``damage`` (a :class:`_DamageState`) freezes failed edges and scales degraded ones.
+        ``damage`` (a :class:`_DamageState`) freezes failed edges and scales
+        degraded ones; systems marked in ``stopped`` (R,) do not learn.
         """
         cfg = self.config
+        if damage is not None and not damage.any_failed:
+            damage = None
         if self.sign_rule:
             # Comparators see drop magnitudes: RMS over the examples presented.
             direction = sign_rule_direction(np.sqrt(free_sq), np.sqrt(clamped_sq), lam[:, :, 0], cfg.deadband)
             if damage is not None:
                 direction = direction * damage.tap_gate(step)
+            if stopped is not None:
+                direction = direction * ~stopped[:, None]
             self.taps = np.where(self.valid, cfg.taps.step(self.taps, direction), 0)
             self.k = np.where(self.valid, self.ladder[self.taps], 1.0)
         else:
             signal = coupled_learning_update_squared(free_sq, clamped_sq, 1.0, 1.0, lam[:, :, 0])
             if damage is not None:
                 signal = np.where(damage.frozen, 0.0, signal * damage.step_factor)
+            if stopped is not None:
+                signal = np.where(stopped[:, None], 0.0, signal)
             # Padding edges have zero drops, so dk = 0 there and they stay at 1.
             self.k = clip_conductance(self.k + (alpha / eta)[:, :, 0] * signal, cfg.k_min, cfg.k_max)
-
-    def state(self, systems: np.ndarray):
-        """A copy of the state of ``systems`` (a mask), for :meth:`restore`."""
-        return self.k[systems].copy(), (self.taps[systems].copy() if self.sign_rule else None)
-
-    def restore(self, systems: np.ndarray, kept) -> None:
-        self.k[systems] = kept[0]
-        if self.sign_rule:
-            self.taps[systems] = kept[1]
 
     def set(self, r: int, edges: np.ndarray, value: float) -> None:
         """Set edges of system ``r`` to ``value`` (taps: the nearest tap)."""
@@ -158,6 +155,7 @@ class _DamageState:
     def __init__(self, configs: list[DamageConfig], tasks, valid: np.ndarray, seeds, step_duration: float,
                  steps: int, k_max: float):
         self.configs, self.tasks, self.seeds = configs, tasks, [int(s) for s in seeds]
+        self.valid = valid
         self.alive = valid.copy()
         self.frozen = ~valid
         self.step_factor = np.ones(valid.shape)
@@ -174,10 +172,10 @@ class _DamageState:
             while schedule and schedule[0].time <= t:
                 action = schedule.pop(0)
                 k, present = element.k[r, :E], self.alive[r, :E]
-                before = training_error(task.network, task.boundary, k, present, data.X[r], Y[r])
                 edges = damaged_edges(action, present, self.seeds[r], task.network, task.boundary, k, data.X[r], Y[r])
                 if edges.size == 0:
                     continue
+                before = training_error(task.network, task.boundary, k, present, data.X[r], Y[r])
                 self._hit(r, edges, action.mode, element)
                 after = training_error(task.network, task.boundary, element.k[r, :E], self.alive[r, :E], data.X[r],
                                        Y[r])
@@ -195,14 +193,17 @@ class _DamageState:
         else:  # degraded
             self.step_factor[r, edges] *= self.configs[r].degrade_factor
 
+    @property
+    def any_failed(self) -> bool:
+        """Whether any edge has failed in a way that changes how edges learn."""
+        return bool((self.frozen & self.valid).any() or (self.step_factor != 1).any())
+
     def tap_gate(self, step: int) -> np.ndarray:
         """Potentiometers: frozen edges do not move; a degraded one moves on a ``step_factor`` share of its ticks."""
         gate = ~self.frozen
-        weak = self.step_factor < 1
-        if weak.any():
-            for r, seed in enumerate(self.seeds):
-                e = np.flatnonzero(weak[r])
-                gate[r, e] &= uniform(seed, "degraded gate", e, step) < self.step_factor[r, e]
+        for r, seed in enumerate(self.seeds):
+            weak = np.flatnonzero(self.step_factor[r] < 1)
+            gate[r, weak] &= degraded_gate(seed, weak, step, self.step_factor[r, weak])
         return gate
 
 
@@ -335,11 +336,8 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
         energy += mean_free_power * step_duration
         energy_total += (mean_free_power + power_c.mean(1)) * step_duration
         if stopped is None or not stopped.all():
-            kept = element.state(stopped) if stopped is not None else None
             element.update(mean_square_drops(resp, free_currents), mean_square_drops(resp, clamped_currents),
-                           alpha_, eta_, lam_now, damaged, s)
-            if kept is not None:  # early-stopped systems keep their state
-                element.restore(stopped, kept)
+                           alpha_, eta_, lam_now, damaged, s, stopped)
         if progress is not None:
             progress(1)
     if damaged is not None:

@@ -234,7 +234,7 @@ def test_which_edges_are_cut_decides_recovery(criterion, unrecovered, final_belo
 @pytest.mark.parametrize("override, match", [
     ("damage.event=[{step=10, edges=[99]}]", r"damage\.event\.edges: edge 99 does not exist"),
     ("damage.event=[{step=-1, edges=[3]}]", r"damage\.event\.step must be >= 0"),
-    ("damage.event=[{step=1e6, edges=[3]}]", r"damage\.event\.step = 1e\+06 is after the end of the run"),
+    ("damage.event=[{step=1e6, edges=[3]}]", r"damage\.event\.step = 1e\+06 is after the end of the run \(run\.steps = 400\)"),
     ("damage.pruning=[{step=401}]", r"damage\.pruning\.step = 401 is after the end of the run"),
     ("damage.random.rate=-0.1", r"damage\.random\.rate must be >= 0"),
     ("damage.event=[{step=10, edges=[3], mode='melt'}]", r"damage\.event\.mode must be one of"),
@@ -507,6 +507,9 @@ def test_degraded_comparator_noise_and_leak_time_in_the_engines():
 def test_degraded_noise_needs_an_engine():
     with pytest.raises(ConfigError, match=r"damage\.degrade = 'noise'.*engines"):
         load_scenario(ALLOSTERY, ["damage.degrade='noise'", "damage.event=[{step=1, edges=[1], mode='degraded'}]"])
+    with pytest.raises(ConfigError, match=r"phase 1: phase\.damage\.degrade = 'noise'.*engines"):
+        load_scenario(ALLOSTERY, ["run.steps=20", "phase=[{steps=20, damage={degrade='noise', "
+                                  "event=[{step=5, edges=[0], mode='degraded'}]}}]"])
 
 
 @pytest.mark.parametrize("kind", ["synchronous", "per_edge"])
@@ -531,6 +534,24 @@ def test_a_protocol_takes_its_damage_per_phase():
     with pytest.raises(ConfigError, match=r"move \[damage\] into the \[phase\.damage\]"):
         load_scenario(ALLOSTERY, ["run.steps=20", "phase=[{steps=10}, {steps=10}]",
                                   "damage.event=[{step=5, edges=[1]}]"])
-    with pytest.raises(ConfigError, match=r"phase 1: phase\.damage\.event\.step = 50 is after the end"):
+    with pytest.raises(ConfigError, match=r"phase 1: phase\.damage\.event\.step = 50 is after the end of the phase"):
         load_scenario(ALLOSTERY, ["run.steps=20", "phase=[{steps=10, damage={event=[{step=50, edges=[1]}]}}, "
                                   "{steps=10}]"])
+
+
+def test_pruning_several_edges_by_error_never_cuts_the_boundary_off():
+    """Each of edges 1 and 2 can go alone, but not both: the joint check skips the second."""
+    from edgesim.damage import DamageAction, damaged_edges
+    from edgesim.network import Network
+    from edgesim.physics import Boundary
+
+    net = Network(4, np.array([[0, 1], [1, 2], [3, 2], [1, 3], [0, 3]]))
+    bc = Boundary(0, [(1, -1)], [(2, -1)])
+    X = np.array([[1.0, 2.0]])
+    k = np.array([6.406, 2.771, 0.506, 0.264, 8.151])
+    present = np.ones(5, bool)
+    edges = damaged_edges(DamageAction(0.0, "pruning", "open", n=2, criterion="error"), present, 0, net, bc, k, X,
+                          0.9128 * X)
+    left = present.copy()
+    left[edges] = False
+    assert len(edges) == 2 and boundary_connected(net, bc, left)

@@ -261,11 +261,11 @@ class DamageProcess:
 
     def apply(self, action, t: float) -> None:
         ctx, state = self.ctx, self.ctx.state
-        before = self._error()
         edges = damaged_edges(action, ctx.physics.alive.copy(), self.seed, self.task.network, self.task.boundary,
                               ctx.physics.k, self.task.train_inputs, self.sup.desired)
         if edges.size == 0:
             return
+        before = self._error()
         ctx.model.damaged = True
         if action.mode == "open":
             ctx.set_alive(edges, False)

@@ -16,7 +16,7 @@ from ..config import HardwareSpec, LearningConfig
 from ..hardware import (EdgeParameters, acts, capacitor_conductance, capacitor_gate_voltage, capacitor_relax,
                         comparator_noise, tick_times)
 from ..rules import clip_conductance, coupled_learning_update_squared, sign_rule_direction
-from ..seeding import uniform
+from ..damage import degraded_gate
 
 __all__ = ["EdgeModel", "EdgeState"]
 
@@ -176,15 +176,10 @@ class EdgeModel:
         return active
 
     def _degraded_gate(self, state, edges, ticks):
-        """Potentiometers: a degraded edge moves on a ``step_factor`` share of its ticks (order-free draws)."""
+        """Potentiometers: a degraded edge moves on a ``step_factor`` share of its ticks."""
         if self.kind != "taps":
             return True
-        factor = state.step_factor[edges]
-        weak = factor < 1
-        gate = np.ones(edges.shape, bool)
-        if weak.any():
-            gate[weak] = uniform(self.seed, "degraded gate", edges[weak], ticks[weak]) < factor[weak]
-        return gate
+        return degraded_gate(self.seed, edges, ticks, state.step_factor[edges])
 
     def _pump(self, interval, signal):
         """Gate-voltage step of the charge pump: the window scales with the actual tick interval."""
