@@ -5,7 +5,8 @@ Two uses:
 * ``python analysis/compare_results.py BEFORE.nc AFTER.nc`` (or two folders of
   ``.nc`` files with the same names) compares result files: every variable,
   coordinate and attribute must be identical, bit for bit (NaNs compare
-  equal), apart from the ``history`` attribute (creation time).  The stored
+  equal), apart from the ``history`` attribute (creation time and command) and
+  ``package_versions`` (the environment, absent from older files).  The stored
   ``scenario`` texts must describe the same scenario: both are parsed and
   resolved with the current code and compared (older files store the
   scenario as written, newer ones the resolved scenario).
@@ -33,7 +34,8 @@ import xarray as xr
 #: Shipped scenarios that run in seconds (the long published-scale studies are left out).
 QUICK_SCENARIOS = ("quickstart", "dillavou2022_divider", "dillavou2022_allostery", "dillavou2022_regression",
                    "dillavou2022_iris", "desync", "desync_taps", "jitter_noise", "leaky_memory")
-IGNORED_ATTRS = {"history", "scenario"}  # scenario: compared after resolution, see same_scenario
+#: history: creation time and command; package_versions: the environment; scenario: compared after resolution
+IGNORED_ATTRS = {"history", "scenario", "package_versions"}
 ROOT = Path(__file__).resolve().parent.parent
 
 

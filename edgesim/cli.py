@@ -1,9 +1,11 @@
-"""Command line: ``edgesim run | inspect`` and ``edgesim --version``."""
+"""Command line: ``edgesim run | rerun | inspect`` and ``edgesim --version``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import signal
 import sys
 
@@ -12,7 +14,8 @@ import numpy as np
 from . import __version__
 from .network import NetworkError
 from .physics import BoundaryError
-from .results import check_output_path, estimate_result_bytes, open_result, write_netcdf
+from .results import (add_history, check_output_path, edgesim_result, estimate_result_bytes, open_result,
+                      write_netcdf)
 from .scenario import ScenarioError, load_scenario
 
 __all__ = ["main"]
@@ -44,6 +47,23 @@ def _run(args) -> int:
     scenario = load_scenario(args.scenario, args.set or [], args.seed)
     _check_memory(scenario, RunPlan.of(scenario))
     ds = run_scenario(scenario, progress=None if not args.quiet else False)
+    add_history(ds, "edgesim " + " ".join(shlex.quote(a) for a in args.argv))
+    path = write_netcdf(ds, output)
+    print(_summary(ds))
+    print(f"  wrote {path}")
+    return 0
+
+
+def _rerun(args) -> int:
+    """Run a result file's stored (resolved) scenario again: the same numbers, a new file."""
+    from .runner import run_scenario
+    from .scenario import parse_scenario
+
+    output = check_output_path(args.output, args.overwrite)
+    source = edgesim_result(open_result(args.file), args.file)
+    scenario = parse_scenario(json.loads(source.attrs["scenario"]))
+    ds = run_scenario(scenario, progress=None if not args.quiet else False)
+    add_history(ds, f"edgesim rerun of {args.file}")
     path = write_netcdf(ds, output)
     print(_summary(ds))
     print(f"  wrote {path}")
@@ -77,7 +97,7 @@ def _check_memory(scenario, plan) -> None:
 
 
 def _inspect(args) -> int:
-    ds = open_result(args.file)
+    ds = edgesim_result(open_result(args.file), args.file)
     print(ds)
     print()
     print(_summary(ds))
@@ -98,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     run.set_defaults(func=_run)
+    rerun = sub.add_parser("rerun", help="run a result file's stored scenario again (reproduces it)")
+    rerun.add_argument("file", help="an edgesim result (.nc)")
+    rerun.add_argument("--output", "-o", required=True, help="new result file (.nc)")
+    rerun.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    rerun.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    rerun.set_defaults(func=_rerun)
     inspect = sub.add_parser("inspect", help="describe a result file")
     inspect.add_argument("file")
     inspect.set_defaults(func=_inspect)
@@ -110,6 +136,7 @@ def _terminate(signum, frame):  # SIGTERM ends a run like Ctrl-C
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)

@@ -6,6 +6,7 @@ scripts and users (see the README's "Result files" section).
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from datetime import datetime, timezone
@@ -19,7 +20,7 @@ from .config import DAMAGE_MODES
 from .history import HISTORY_DIMS, History
 
 __all__ = ["VARIABLES", "annotate", "build_dataset", "write_netcdf", "open_result", "check_output_path",
-           "estimate_result_bytes"]
+           "estimate_result_bytes", "package_versions", "add_history", "edgesim_result"]
 
 #: History fields stored under another name (``lambda`` is a Python keyword).
 _DATASET_NAME = {"lambda_": "lambda"}
@@ -174,7 +175,36 @@ def annotate(ds: xr.Dataset, title: str, scenario_json: str, seed: int, engine: 
         scenario=scenario_json,
         units_note=("Units are SI (V, S, W, J, s) when conductances are given in siemens; scenarios in "
                     "natural units (e.g. Stern et al. 2024, k0 = 1) use the same numbers dimensionless."),
+        package_versions=json.dumps(package_versions(), sort_keys=True),
     )
+    return ds
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of edgesim and of the packages its numbers depend on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"edgesim": __version__}
+    for name in ("numpy", "scipy", "simpy", "xarray", "netCDF4", "networkx"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - a dependency is always installed
+            found[name] = "unknown"
+    return found
+
+
+def add_history(ds: xr.Dataset, line: str) -> xr.Dataset:
+    """Append a dated line (e.g. the command that made the file) to the ``history`` attribute."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ds.attrs["history"] = f"{ds.attrs.get('history', '')}\n{now}: {line}".strip()
+    return ds
+
+
+def edgesim_result(ds: xr.Dataset, path) -> xr.Dataset:
+    """``ds`` if edgesim wrote it, else a one-line ``ValueError`` naming the file."""
+    if "edgesim_version" not in ds.attrs or "scenario" not in ds.attrs:
+        raise ValueError(f"{path} is a netCDF file, but not an edgesim result (no edgesim_version/scenario "
+                         "attributes)")
     return ds
 
 
@@ -231,6 +261,11 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
 
 
 def open_result(path: str | Path) -> xr.Dataset:
-    """Open a result file (loaded into memory, file closed)."""
-    with xr.open_dataset(path, engine="netcdf4") as ds:
-        return ds.load()
+    """Open a result file (loaded into memory, file closed); a file that is not netCDF is a one-line error."""
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            return ds.load()
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} cannot be read as a netCDF result file ({exc.__class__.__name__})") from None

@@ -604,3 +604,36 @@ def test_sigterm_ends_a_run_with_one_line_and_exit_130(tmp_path):
     assert proc.returncode == 130
     assert err.strip() == f"edgesim: interrupted; {out} was not written"
     assert not out.exists() and not list(tmp_path.glob("*.part"))
+
+
+# --------------------------------------------------------------------------
+# provenance and rerun
+# --------------------------------------------------------------------------
+
+def test_rerun_reproduces_a_result_made_with_overrides(tmp_path, capsys):
+    first, again = tmp_path / "a.nc", tmp_path / "b.nc"
+    overrides = QUICK_SET + ["learning.alpha=0.3", "run.seed=5"]
+    assert _cli_run(QUICKSTART, first, overrides) == 0
+    assert main(["rerun", str(first), "-o", str(again), "--quiet"]) == 0
+    a, b = open_result(first), open_result(again)
+    assert set(a.variables) == set(b.variables)
+    for name in a.variables:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    assert {k: v for k, v in a.attrs.items() if k != "history"} == {k: v for k, v in b.attrs.items() if k != "history"}
+    assert "--set learning.alpha=0.3" in a.attrs["history"] and f"rerun of {first}" in b.attrs["history"]
+    versions = json.loads(a.attrs["package_versions"])
+    assert versions["edgesim"] == edgesim.__version__ and {"numpy", "scipy", "simpy", "xarray", "netCDF4"} <= set(versions)
+
+
+@pytest.mark.parametrize("command", ["inspect", "rerun"])
+def test_foreign_or_corrupt_files_are_one_line_errors(tmp_path, capsys, command):
+    foreign = tmp_path / "foreign.nc"
+    xr.Dataset({"x": ("t", np.arange(3.0))}).to_netcdf(foreign)
+    corrupt = tmp_path / "corrupt.nc"
+    corrupt.write_bytes(b"this is not netCDF")
+    for path, message in ((foreign, "not an edgesim result"), (corrupt, "cannot be read as a netCDF result")):
+        extra = ["-o", str(tmp_path / "out.nc")] if command == "rerun" else []
+        assert main([command, str(path), *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and str(path) in err and err.count("\n") == 1
+        assert not (tmp_path / "out.nc").exists()
