@@ -21,23 +21,56 @@ from .scenario import ScenarioError, load_scenario
 __all__ = ["main"]
 
 
-def _summary(ds) -> str:
+def _summary(ds, max_lines: int = 12) -> str:
+    """What a run did: one line per sweep value (pooled over realizations), errors with units."""
     lines = [f"{ds.attrs.get('title', 'edgesim run')}",
              f"  network: {ds.attrs.get('network')}, task: {ds.attrs.get('task')}, "
              f"rule: {ds.attrs.get('learning_rule')}, engine: {ds.attrs.get('engine')}",
              f"  steps: {int(ds.step[-1])}, systems: {int(np.prod([ds.sizes[d] for d in ds.error_train.dims[:-1]]))}"]
-    err = ds.error_train
-    e0, e1 = err.isel(step=0), err.isel(step=-1)
-    ratio = (e1 / e0).median().item()
-    lines.append(f"  training error: {float(e0.median()):.3g} -> {float(e1.median()):.3g} "
-                 f"(median ratio {ratio:.3g})")
-    if "accuracy_test" in ds:
-        lines.append(f"  test accuracy: {float(ds.accuracy_test.isel(step=0).median()):.3f} -> "
-                     f"{float(ds.accuracy_test.isel(step=-1).median()):.3f}")
-    lines.append(f"  free power: {float(ds.free_power.isel(step=0).median()):.3g} -> "
-                 f"{float(ds.free_power.isel(step=-1).median()):.3g} W; training energy "
-                 f"{float(ds.training_energy.isel(step=-1).median()):.3g} J")
+    sweep = [d for d in ds.error_train.dims if d not in ("realization", "step")]
+    points = list(np.ndindex(*[ds.sizes[d] for d in sweep]))
+    if len(points) > max_lines:
+        lines.append(f"  ({len(points)} sweep points: showing the pooled medians; see the file for each)")
+        points, sweep = [()], []
+    for point in points:
+        one = ds.isel(dict(zip(sweep, point)))
+        label = ", ".join(f"{d} = {ds[d].values[i]:g}" for d, i in zip(sweep, point))
+        lines.append(f"  {label + ': ' if label else ''}" + _figures(one))
+    tracking = _before_target_changes(ds)
+    if tracking:
+        lines.append(tracking)
     return "\n".join(lines)
+
+
+def _figures(ds) -> str:
+    """Median training error, accuracy, power and energy of a (part of a) result."""
+    e0, e1 = ds.error_train.isel(step=0), ds.error_train.isel(step=-1)
+    text = (f"training error {float(e0.median()):.3g} -> {float(e1.median()):.3g} V^2 "
+            f"(median ratio {float((e1 / e0).median()):.3g})")
+    if "accuracy_test" in ds:
+        text += (f", test accuracy {float(ds.accuracy_test.isel(step=0).median()):.3f} -> "
+                 f"{float(ds.accuracy_test.isel(step=-1).median()):.3f}")
+    return (text + f"; free power {float(ds.free_power.isel(step=0).median()):.3g} -> "
+            f"{float(ds.free_power.isel(step=-1).median()):.3g} W, training energy "
+            f"{float(ds.training_energy.isel(step=-1).median()):.3g} J")
+
+
+def _before_target_changes(ds) -> str:
+    """Tracking tasks (the divider): the error at the last record before each target change."""
+    try:
+        task = json.loads(ds.attrs["scenario"])["task"]
+    except (KeyError, ValueError):
+        return ""
+    if task.get("kind") != "divider":
+        return ""
+    every = int(task["steps_per_target"])
+    steps = ds.step.values
+    ends = [int(np.searchsorted(steps, c, side="left")) - 1 for c in range(every, int(steps[-1]) + 1, every)]
+    ends = [i for i in ends if i >= 0]
+    if not ends:
+        return ""
+    values = ", ".join(f"{float(ds.error_train.isel(step=i).median()):.2g}" for i in ends)
+    return f"  error just before each target change (V^2): {values}"
 
 
 def _run(args) -> int:

@@ -637,3 +637,19 @@ def test_foreign_or_corrupt_files_are_one_line_errors(tmp_path, capsys, command)
         err = capsys.readouterr().err
         assert message in err and str(path) in err and err.count("\n") == 1
         assert not (tmp_path / "out.nc").exists()
+
+
+def test_summary_has_one_line_per_sweep_value_and_units(tmp_path, capsys):
+    assert _cli_run(QUICKSTART, tmp_path / "q.nc", QUICK_SET) == 0
+    out = capsys.readouterr().out
+    assert "lambda = 0: training error" in out and "lambda = 0.01: training error" in out
+    assert out.count(" V^2 (median ratio") == 2
+
+
+def test_summary_of_a_tracking_task_shows_the_error_before_each_target_change(tmp_path, capsys):
+    assert _cli_run(SCENARIOS / "dillavou2022_divider.toml", tmp_path / "d.nc", ["run.steps=300"]) == 0
+    line = [l for l in capsys.readouterr().out.splitlines() if "before each target change" in l][0]
+    values = [float(v) for v in line.split(":")[1].split(",")]
+    ds = open_result(tmp_path / "d.nc")
+    expected = [float(ds.error_train.sel(step=s, method="pad").isel(realization=0)) for s in (99, 199, 299)]
+    np.testing.assert_allclose(values, expected, rtol=0.05, atol=1e-30)
