@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import networkx as nx
 import numpy as np
 
 from . import network as nets
@@ -13,7 +12,7 @@ from .config import LearningConfig, NetworkConfig, TaskConfig
 from .scenario import ScenarioError
 from .seeding import stream
 
-__all__ = ["build_network", "build_task", "initial_conductance"]
+__all__ = ["build_network", "build_task", "initial_conductance", "read_edge_list"]
 
 
 def build_network(section: NetworkConfig, realization: int = 0) -> nets.Network:
@@ -36,15 +35,19 @@ def build_network(section: NetworkConfig, realization: int = 0) -> nets.Network:
     if kind == "transistor_lattice":
         return nets.transistor_lattice()
     if kind == "edge_list":
-        path = Path(section.path)
-        if not path.is_file():
-            raise ScenarioError(f"network.path {path} does not exist or is not a file")
-        try:
-            graph = nx.read_edgelist(path, nodetype=int)
-        except (TypeError, ValueError) as exc:
-            raise ScenarioError(f"network.path {path}: not an edge list of integer node pairs ({exc})") from None
-        return nets.from_networkx(graph, name=f"edge list {path.name}")
+        return read_edge_list(section)[0]
     raise ScenarioError(f"unknown network.kind {kind!r}")  # pragma: no cover - checked earlier
+
+
+def read_edge_list(section: NetworkConfig):
+    """The network, node labels and initial conductances (or None) of an ``edge_list`` network."""
+    path = Path(section.path)
+    if not path.is_file():
+        raise ScenarioError(f"network.path {path} does not exist or is not a file")
+    try:
+        return nets.read_edge_list(path)
+    except nets.NetworkError as exc:
+        raise ScenarioError(f"network.path: {exc}") from None
 
 
 def build_task(section: TaskConfig, network: nets.Network, seed: int, realization: int) -> tasks.Task:

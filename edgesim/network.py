@@ -9,6 +9,7 @@ validated on construction: connected, no self-loops, no duplicate edges.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -19,6 +20,7 @@ import scipy.sparse as sp
 __all__ = [
     "Network",
     "NetworkError",
+    "read_edge_list",
     "square_lattice",
     "jammed_network",
     "jammed_realizations",
@@ -257,3 +259,61 @@ def from_networkx(graph: nx.Graph, name: str | None = None) -> Network:
     if all("pos" in graph.nodes[v] for v in nodes):
         pos = np.array([graph.nodes[v]["pos"] for v in nodes], dtype=float)
     return Network(len(nodes), edges, pos, name=name or graph.name or "networkx graph")
+
+
+def read_edge_list(path) -> tuple[Network, list, np.ndarray | None]:
+    """Read a text edge list: ``a b`` per line, or ``a b k`` with an initial conductance ``k`` in siemens.
+
+    Node labels are integers, renumbered ``0..n-1`` in increasing order (the
+    returned list maps node numbers back to the file's labels).  Blank lines and
+    ``#`` comments are skipped.  Duplicate edges (in either orientation), self
+    loops, a mix of two- and three-column lines and non-positive conductances
+    are errors naming the line.
+
+    Returns
+    -------
+    network : Network
+    labels : list of int
+        ``labels[i]`` is the file's label of node ``i``.
+    conductance : ndarray or None
+        Initial conductances (three-column files).
+    """
+    rows, values, seen, columns = [], [], {}, None
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            fields = line.split("#", 1)[0].split()
+            if not fields:
+                continue
+            where = f"{path}, line {number}"
+            if len(fields) not in (2, 3) or (columns is not None and len(fields) != columns):
+                expected = "2 or 3" if columns is None else str(columns)
+                raise NetworkError(f"{where}: expected {expected} columns (node node [conductance in S]), "
+                                   f"got {len(fields)}")
+            columns = len(fields)
+            try:
+                a, b = int(fields[0]), int(fields[1])
+            except ValueError:
+                raise NetworkError(f"{where}: node labels must be integers, got {fields[0]!r} {fields[1]!r}") from None
+            if a == b:
+                raise NetworkError(f"{where}: self-loop at node {a}")
+            key = (min(a, b), max(a, b))
+            if key in seen:
+                raise NetworkError(f"{where}: duplicate edge {a} {b} (first on line {seen[key]})")
+            seen[key] = number
+            if columns == 3:
+                try:
+                    k = float(fields[2])
+                except ValueError:
+                    raise NetworkError(f"{where}: the third column is the initial conductance in siemens, got "
+                                       f"{fields[2]!r}") from None
+                if not (np.isfinite(k) and k > 0):
+                    raise NetworkError(f"{where}: the initial conductance must be positive and finite, got {k}")
+                values.append(k)
+            rows.append((a, b))
+    if not rows:
+        raise NetworkError(f"{path}: no edges")
+    labels = sorted({v for row in rows for v in row})
+    number = {v: i for i, v in enumerate(labels)}
+    edges = np.array([[number[a], number[b]] for a, b in rows], dtype=np.int64)
+    network = Network(len(labels), edges, name=f"edge list {Path(path).name}")
+    return network, labels, (np.array(values) if columns == 3 else None)

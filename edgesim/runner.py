@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from .build import build_network, build_task, initial_conductance
+from .build import build_network, build_task, initial_conductance, read_edge_list
 from .history import HISTORY_DIMS, History, record_steps
 from .network import Network
 from .results import build_dataset
@@ -34,12 +35,18 @@ class RunPlan:
     systems : list of (tuple, dict, int)
         Every system of the run: (sweep index, sweep values, realization),
         realization varying fastest.
+    given_conductance : ndarray or None
+        Initial conductances given by an ``edge_list`` file's third column.
+    node_labels : list or None
+        An ``edge_list`` file's node labels (``node_labels[i]`` is node ``i``).
     """
 
     networks: list[Network]
     tasks: list[Task]
     record_steps: np.ndarray
     systems: list[tuple[tuple, dict, int]]
+    given_conductance: np.ndarray | None = None
+    node_labels: list | None = None
 
     @classmethod
     def of(cls, scenario: Scenario) -> "RunPlan":
@@ -54,7 +61,11 @@ class RunPlan:
         for idx in itertools.product(*(range(len(scenario.sweep[n])) for n in names)):
             values = {n: scenario.sweep[n][i] for n, i in zip(names, idx)}
             systems.extend((idx, values, r) for r in range(run.realizations))
-        return cls(networks, tasks, record_steps(run.steps, run.record_points, run.record_every or None), systems)
+        given, labels = None, None
+        if scenario.network.kind == "edge_list":
+            _, labels, given = read_edge_list(scenario.network)
+        return cls(networks, tasks, record_steps(run.steps, run.record_points, run.record_every or None), systems,
+                   given, labels)
 
 
 def run_scenario(scenario: Scenario, progress: bool | None = None) -> xr.Dataset:
@@ -77,7 +88,10 @@ def run_scenario(scenario: Scenario, progress: bool | None = None) -> xr.Dataset
         histories, engine = _run_phases(scenario, plan, disable)
     else:
         histories, engine = _run(scenario, plan, disable)
-    return build_dataset(scenario, plan.networks, plan.tasks, histories, engine)
+    ds = build_dataset(scenario, plan.networks, plan.tasks, histories, engine)
+    if plan.node_labels is not None:
+        ds.attrs["node_labels"] = json.dumps([int(v) for v in plan.node_labels])
+    return ds
 
 
 def _run(scenario: Scenario, plan: RunPlan, disable, initial=None, failed=None):
@@ -98,6 +112,8 @@ def _initial(scenario, plan, i, initial):
     _, values, r = plan.systems[i]
     if initial is not None:
         return initial[i]
+    if plan.given_conductance is not None:
+        return plan.given_conductance.copy()
     return initial_conductance(scenario.with_values(values).learning, plan.tasks[r].network, scenario.run.seed, r)
 
 
@@ -162,7 +178,8 @@ def _run_phases(scenario: Scenario, plan: RunPlan, disable):
         inside = plan.record_steps[(plan.record_steps >= start) & (plan.record_steps <= end)] - start
         local = np.unique(np.concatenate([[0, end - start], inside]))
         tasks = [build_task(sub.task, plan.networks[r], run.seed, r) for r in range(len(plan.networks))]
-        histories, engine = _run(sub, RunPlan(plan.networks, tasks, local, plan.systems), disable, initial, failed)
+        histories, engine = _run(sub, RunPlan(plan.networks, tasks, local, plan.systems, plan.given_conductance),
+                                 disable, initial, failed)
         size = [(h, j, plan.tasks[r].network.n_edges) for systems, h in histories for j, (_, _, r) in enumerate(systems)]
         # a removed edge's conductance is recorded as NaN; it stays removed, so its memory's value is moot
         initial = [np.nan_to_num(h.conductance[j, -1, :E], nan=1.0) for h, j, E in size]

@@ -375,4 +375,8 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, seed: in
     data = apply_overrides(data, overrides or [])
     if seed is not None:
         data.setdefault("run", {})["seed"] = seed
+    network = data.get("network", {})
+    if isinstance(network, dict) and isinstance(network.get("path"), str) and network["path"] \
+            and not Path(network["path"]).is_absolute():
+        network["path"] = str((path.parent / network["path"]).resolve())  # relative to the scenario file
     return parse_scenario(data)

@@ -547,3 +547,38 @@ def test_initial_conductance_spread():
     s0 = _parse("quickstart.toml")
     assert np.all(initial_conductance(replace(s0.learning, kappa=2.0), net, s0.run.seed, 0) == 2.0)
     assert math.isclose(float(initial_conductance(s.learning, net, s.run.seed, 1).mean()), 1.0, abs_tol=0.2)
+
+
+EDGE_TASK = ["network.kind=edge_list", "task.ground=10", "task.input_nodes=[11]", "task.input_voltages=[1.0]",
+             "task.output_nodes=[12]", "task.output_voltages=[0.5]", "run.steps=5"]
+
+
+def test_edge_list_relative_path_labels_and_conductances(tmp_path):
+    """Labels 10..13 become nodes 0..3 (stored in the result); a third column is the initial
+    conductance; a relative path is relative to the scenario file."""
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "ring.edges").write_text("# a ring with a chord\n10 11 2.0\n11 12 0.5\n12 13 1.0\n"
+                                                 "13 10 4.0   # last side\n10 12 3.0\n")
+    scenario_file = tmp_path / "s.toml"
+    scenario_file.write_text((SCENARIOS / "dillavou2022_allostery.toml").read_text())
+    overrides = [o.replace("=10", "=0").replace("[11]", "[1]").replace("[12]", "[2]") for o in EDGE_TASK]
+    s = load_scenario(scenario_file, overrides + ["network.path='nets/ring.edges'", "learning.rule='coupled'"])
+    assert s.network.path == str((tmp_path / "nets" / "ring.edges").resolve())
+    ds = run_scenario(s, progress=False)
+    assert json.loads(ds.attrs["node_labels"]) == [10, 11, 12, 13]
+    np.testing.assert_array_equal(ds.conductance.values[0, 0, :5], [2.0, 0.5, 1.0, 4.0, 3.0])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("0 1\n1 2\n2 0\n1 0\n", "line 4: duplicate edge 1 0 \\(first on line 1\\)"),
+    ("0 1\n1 1\n", "line 2: self-loop"),
+    ("0 1 1.0\n1 2\n", "line 2: expected 3 columns"),
+    ("0 1 -2\n", "initial conductance must be positive"),
+    ("0 1 x\n", "third column is the initial conductance in siemens"),
+    ("a b\n", "node labels must be integers"),
+])
+def test_bad_edge_lists_name_the_line(tmp_path, text, message):
+    path = tmp_path / "bad.edges"
+    path.write_text(text)
+    with pytest.raises(ScenarioError, match=message):
+        build_network(_parse("quickstart.toml", "network.kind=edge_list", f"network.path='{path}'").network)
