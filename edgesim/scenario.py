@@ -20,6 +20,7 @@ and which re-parses to the same :class:`Scenario`.
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import math
 import tomllib
@@ -64,8 +65,9 @@ def _keys(cls, section: str, data) -> dict:
     for key, value in data.items():
         name = _FIELD.get(key, key)
         if name not in types or key.endswith("_"):
-            allowed = ", ".join(sorted(_KEY.get(n, n) for n in types))
-            raise ScenarioError(f"unknown key '{section}.{key}'; allowed keys: {allowed}")
+            keys = sorted(_KEY.get(n, n) for n in types)
+            raise ScenarioError(f"unknown key '{section}.{key}'{_did_you_mean(key, keys, section)}; "
+                                f"allowed keys: {', '.join(keys)}")
         nested = NESTED.get((cls, name))
         if isinstance(nested, list):
             if not isinstance(value, list):
@@ -79,6 +81,12 @@ def _keys(cls, section: str, data) -> dict:
             value = float(value)  # integers are fine where floats are expected
         kwargs[name] = value
     return kwargs
+
+
+def _did_you_mean(key: str, candidates, section: str) -> str:
+    """`` (did you mean 'section.x'?)`` for the nearest valid key, or nothing."""
+    close = difflib.get_close_matches(key.split(".")[-1], candidates, n=1, cutoff=0.6)
+    return f" (did you mean '{section}.{close[0]}'?)" if close else ""
 
 
 def _section(cls, section: str, data, base=None):
@@ -300,7 +308,8 @@ def _parse_sweep(sweep_raw, learning, engine, hardware, control) -> dict:
             sweep[key] = tuple(float(v) for v in values)
             continue
         if key not in SWEEPABLE:
-            raise ScenarioError(f"unknown key 'sweep.{key}'; sweepable parameters: {', '.join(SWEEPABLE)}")
+            raise ScenarioError(f"unknown key 'sweep.{key}'{_did_you_mean(key, list(SWEEPABLE), 'sweep')}; "
+                                f"sweepable parameters: {', '.join(SWEEPABLE)}")
         if not isinstance(values, list) or not values:
             raise ScenarioError(f"sweep.{key} must be a non-empty list of numbers, got {values!r}")
         vals = []

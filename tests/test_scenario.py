@@ -582,3 +582,13 @@ def test_bad_edge_lists_name_the_line(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ScenarioError, match=message):
         build_network(_parse("quickstart.toml", "network.kind=edge_list", f"network.path='{path}'").network)
+
+
+@pytest.mark.parametrize("override, suggestion", [
+    ("sweep.lamda=[0.1]", "did you mean 'sweep.lambda'"),
+    ("learning.alpah=0.1", "did you mean 'learning.alpha'"),
+    ("clock.jitter=0.1", "did you mean 'clock.jitter_std'"),
+])
+def test_unknown_keys_suggest_the_nearest_valid_key(override, suggestion):
+    with pytest.raises(ScenarioError, match=re.escape(suggestion)):
+        _parse("quickstart.toml", override)
