@@ -121,6 +121,12 @@ class RunConfig:
         Network and task draws.
     max_stack : int
         Systems the synchronous trainer stacks into one solve.
+    conductance_edges : tuple of int
+        Store the per-edge variables of only these edges (empty: every edge).
+    conductance_dtype : {"float64", "float32"}
+        Storage type of the conductance snapshots in the result file.
+    compress : bool
+        Compress the result file's variables (zlib, level 4; lossless).
     """
 
     seed: int = 0
@@ -131,9 +137,18 @@ class RunConfig:
     conductance_every: int = 1
     realizations: int = 1
     max_stack: int = 256
+    conductance_edges: tuple = ()
+    conductance_dtype: str = "float64"
+    compress: bool = False
 
     def __post_init__(self):
         s = "run"
+        _int_list(s, "conductance_edges", self.conductance_edges)
+        if any(e < 0 for e in self.conductance_edges) or len(set(self.conductance_edges)) != len(self.conductance_edges):
+            raise ConfigError(f"run.conductance_edges must list distinct edge indices >= 0, got {self.conductance_edges}")
+        _choice(s, "conductance_dtype", self.conductance_dtype, ("float64", "float32"))
+        if not isinstance(self.compress, bool):
+            raise ConfigError(f"run.compress must be true or false, got {self.compress!r}")
         _number(s, "seed", self.seed, integer=True, nonneg=True)
         _number(s, "steps", self.steps, integer=True, positive=True)
         _number(s, "step_duration", self.step_duration, positive=True, unit="s")

@@ -150,6 +150,17 @@ def build_dataset(scenario, networks, tasks, histories: list[tuple[list, History
         data_vars["phase_error_start"] = (lead_dims + ("phase_index",), err[..., at_start])
         data_vars["phase_error_end"] = (lead_dims + ("phase_index",), err[..., at_end])
     ds = xr.Dataset(data_vars, coords=coords)
+    run = scenario.run
+    if run.conductance_edges:
+        if max(run.conductance_edges) >= E:
+            raise ValueError(f"run.conductance_edges: edge {max(run.conductance_edges)} does not exist (the networks "
+                             f"have edges 0..{E - 1})")
+        ds = ds.isel(edge=list(run.conductance_edges))
+    if run.conductance_dtype == "float32":
+        ds["conductance"].encoding["dtype"] = "float32"
+    if run.compress:
+        for name in ds.data_vars:
+            ds[name].encoding.update(zlib=True, complevel=4)
     ds.attrs["network"] = networks[0].name
     ds.attrs["task"] = tasks[0].name
     ds.attrs["learning_rule"] = scenario.learning.rule

@@ -14,7 +14,7 @@ from .build import build_network, build_task, initial_conductance, read_edge_lis
 from .history import HISTORY_DIMS, History, record_steps
 from .network import Network
 from .results import build_dataset
-from .scenario import Scenario
+from .scenario import Scenario, ScenarioError
 from .seeding import realization_seed
 from .tasks import Task
 from .trainer import train_synchronous
@@ -56,6 +56,10 @@ class RunPlan:
         for net in networks:
             for damage in [scenario.damage] + [p.damage for p in scenario.phases]:
                 damage.check_edges(net.n_edges)
+        largest = max(net.n_edges for net in networks)
+        if run.conductance_edges and max(run.conductance_edges) >= largest:
+            raise ScenarioError(f"run.conductance_edges: edge {max(run.conductance_edges)} does not exist (the "
+                                f"networks have edges 0..{largest - 1})")
         names = list(scenario.sweep)
         systems = []
         for idx in itertools.product(*(range(len(scenario.sweep[n])) for n in names)):

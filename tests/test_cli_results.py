@@ -653,3 +653,21 @@ def test_summary_of_a_tracking_task_shows_the_error_before_each_target_change(tm
     ds = open_result(tmp_path / "d.nc")
     expected = [float(ds.error_train.sel(step=s, method="pad").isel(realization=0)) for s in (99, 199, 299)]
     np.testing.assert_allclose(values, expected, rtol=0.05, atol=1e-30)
+
+
+def test_stored_edge_subset_float32_and_compression(tmp_path):
+    """run.conductance_edges / conductance_dtype / compress change what is stored, not the run."""
+    full, small = tmp_path / "full.nc", tmp_path / "small.nc"
+    assert _cli_run(QUICKSTART, full, QUICK_SET) == 0
+    assert _cli_run(QUICKSTART, small, QUICK_SET + ["run.conductance_edges=[0, 5, 7]", "run.compress=true",
+                                                    "run.conductance_dtype='float32'"]) == 0
+    a, b = open_result(full), open_result(small)
+    np.testing.assert_array_equal(b.edge.values, [0, 5, 7])
+    np.testing.assert_array_equal(b.conductance.values, a.conductance.isel(edge=[0, 5, 7]).values.astype(np.float32))
+    np.testing.assert_array_equal(b.error_train.values, a.error_train.values)
+    np.testing.assert_array_equal(b.edge_from.values, a.edge_from.isel(edge=[0, 5, 7]).values)
+    assert small.stat().st_size < full.stat().st_size
+    with xr.open_dataset(small) as stored:
+        assert stored.conductance.encoding["dtype"] == np.float32 and stored.error_train.encoding["zlib"]
+    with pytest.raises(Exception, match=r"run\.conductance_edges: edge 999 does not exist"):
+        run_scenario(load_scenario(QUICKSTART, QUICK_SET + ["run.conductance_edges=[999]"]))
