@@ -207,9 +207,9 @@ def test_dillavou_damage_recovery():
     np.testing.assert_array_equal(edges, [8, 7, 3, 6, 15])
     np.testing.assert_array_equal(ds.damage_time.values[0], [25.0, 50.0, 75.0, 100.0, 125.0])
     before, after = ds.damage_error_before.values[0], ds.damage_error_after.values[0]
-    assert (after > 10 * before).all()  # every cut is an important edge
+    assert (after > 10 * before).all()  # every cut is an important edge (measured: 15x to 4300x)
     recovery = ds.damage_recovery_time.values[0]
-    assert np.isfinite(recovery).all() and (recovery < 25.0).all()  # back below 10x before the next cut
+    assert np.isfinite(recovery).all() and (recovery <= 3.0).all()  # back below 10x within a few steps
     assert ds.alive_edges.values[0, -1] == 11
     assert ds.error_train.values[0, -1] < 1e-2
 
