@@ -69,7 +69,7 @@ def single_removal_ratios(ds: xr.Dataset, realization: int, time: float) -> np.n
     import json
 
     from .build import build_network, build_task
-    from .damage import training_error
+    from .damage import removal_errors, training_error
     from .scenario import parse_scenario
 
     scenario = parse_scenario(json.loads(ds.attrs["scenario"]))
@@ -82,10 +82,6 @@ def single_removal_ratios(ds: xr.Dataset, realization: int, time: float) -> np.n
     k = snap.values[max(i, 0), :network.n_edges]
     present = np.isfinite(k)
     X, Y = task.train_inputs, task.train_targets
-    base = training_error(network, task.boundary, np.where(present, k, 1.0), present, X, Y)
-    ratios = []
-    for e in np.flatnonzero(present):
-        trial = present.copy()
-        trial[e] = False
-        ratios.append(training_error(network, task.boundary, np.where(present, k, 1.0), trial, X, Y) / base)
-    return np.array(ratios)
+    k = np.where(present, k, 1.0)
+    base = training_error(network, task.boundary, k, present, X, Y)
+    return removal_errors(network, task.boundary, k, present, X, Y, np.flatnonzero(present)) / base

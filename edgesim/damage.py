@@ -34,7 +34,8 @@ from .physics import Boundary, TwinSolver, free_solution, mean_square_drops
 from .seeding import uniform
 
 __all__ = ["DamageAction", "damage_schedule", "removal_choice", "pruning_ranking", "recovery_times", "training_error",
-           "MODE_CODES", "damaged_edges", "store_recovery", "boundary_connected", "degraded_gate"]
+           "MODE_CODES", "damaged_edges", "store_recovery", "boundary_connected", "degraded_gate",
+           "removal_errors"]
 
 #: Integer codes of the modes in result files (``flag_values`` / ``flag_meanings``).
 MODE_CODES = {mode: i for i, mode in enumerate(DAMAGE_MODES)}
@@ -96,6 +97,22 @@ def boundary_connected(network, boundary: Boundary, present: np.ndarray) -> bool
     return len(set(part[nodes])) == 1
 
 
+def _without(present: np.ndarray, edge: int) -> np.ndarray:
+    trial = present.copy()
+    trial[edge] = False
+    return trial
+
+
+def removal_errors(network, boundary: Boundary, k: np.ndarray, present: np.ndarray, X: np.ndarray, Y: np.ndarray,
+                   edges) -> np.ndarray:
+    """Training error after removing each of ``edges`` alone (exact trials; inf when no edge would be left)."""
+    out = np.empty(len(edges))
+    for i, e in enumerate(edges):
+        trial = _without(present, e)
+        out[i] = training_error(network, boundary, k, trial, X, Y) if trial.any() else np.inf
+    return out
+
+
 def pruning_ranking(criterion: str, network, boundary: Boundary, k: np.ndarray, present: np.ndarray,
                     X: np.ndarray, Y: np.ndarray, keep_connected: bool = False) -> np.ndarray:
     """Present edges, most important first, by ``criterion``.
@@ -109,11 +126,7 @@ def pruning_ranking(criterion: str, network, boundary: Boundary, k: np.ndarray, 
     """
     candidates = np.flatnonzero(present)
     if keep_connected:
-        def without(e):
-            trial = present.copy()
-            trial[e] = False
-            return trial
-        candidates = np.array([e for e in candidates if boundary_connected(network, boundary, without(e))],
+        candidates = np.array([e for e in candidates if boundary_connected(network, boundary, _without(present, e))],
                               dtype=np.int64)
     if criterion == "conductance":
         score = k[candidates]
@@ -122,11 +135,7 @@ def pruning_ranking(criterion: str, network, boundary: Boundary, k: np.ndarray, 
         currents, _, _ = free_solution(resp, X[None])
         score = -(k ** 2 * mean_square_drops(resp, currents)[0])[candidates]
     elif criterion == "error":
-        score = np.empty(candidates.size)
-        for i, e in enumerate(candidates):
-            trial = present.copy()
-            trial[e] = False
-            score[i] = -training_error(network, boundary, k, trial, X, Y) if trial.any() else -np.inf
+        score = -removal_errors(network, boundary, k, present, X, Y, candidates)
     else:
         raise ValueError(f"unknown pruning criterion {criterion!r}")
     return candidates[np.argsort(score, kind="stable")]
