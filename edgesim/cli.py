@@ -1,4 +1,4 @@
-"""Command line: ``edgesim run | rerun | inspect`` and ``edgesim --version``."""
+"""Command line: ``edgesim run | sweep | collect | rerun | inspect`` and ``edgesim --version``."""
 
 from __future__ import annotations
 
@@ -34,12 +34,16 @@ def _summary(ds, max_lines: int = 12) -> str:
         points, sweep = [()], []
     for point in points:
         one = ds.isel(dict(zip(sweep, point)))
-        label = ", ".join(f"{d} = {ds[d].values[i]:g}" for d, i in zip(sweep, point))
+        label = ", ".join(f"{d} = {_value(ds[d].values[i])}" for d, i in zip(sweep, point))
         lines.append(f"  {label + ': ' if label else ''}" + _figures(one))
     tracking = _before_target_changes(ds)
     if tracking:
         lines.append(tracking)
     return "\n".join(lines)
+
+
+def _value(v) -> str:
+    return f"{v:g}" if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else str(v)
 
 
 def _figures(ds) -> str:
@@ -103,6 +107,32 @@ def _rerun(args) -> int:
     return 0
 
 
+def _sweep(args) -> int:
+    """Run a scenario's sweep points as separate parts, in parallel; finished parts are skipped."""
+    from .sweep import run_sweep
+
+    scenario = load_scenario(args.scenario, args.set or [], args.seed)
+    args.interrupted = f"finished parts are kept in {args.out}; run the same command again to continue"
+    paths = run_sweep(scenario, args.out, jobs=args.jobs, scheduler=args.scheduler,
+                      progress=None if not args.quiet else False)
+    print(f"{scenario.title or 'edgesim sweep'}: {len(paths)} parts in {args.out}")
+    print(f"  combine them with: edgesim collect {shlex.quote(str(args.out))} -o ALL.nc")
+    return 0
+
+
+def _collect(args) -> int:
+    """Combine a sweep folder's parts into one result file."""
+    from .sweep import collect
+
+    output = check_output_path(args.output, args.overwrite)
+    ds = collect(args.dir)
+    add_history(ds, "edgesim " + " ".join(shlex.quote(a) for a in args.argv))
+    path = write_netcdf(ds, output)
+    print(_summary(ds))
+    print(f"  wrote {path}")
+    return 0
+
+
 def _available_memory() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -157,6 +187,23 @@ def build_parser() -> argparse.ArgumentParser:
     rerun.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     rerun.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     rerun.set_defaults(func=_rerun)
+    sweep = sub.add_parser("sweep", help="run a scenario's sweep points as parallel parts (one file each)")
+    sweep.add_argument("scenario", help="scenario TOML file")
+    sweep.add_argument("--out", required=True, help="folder for the part files (made if needed)")
+    sweep.add_argument("--jobs", "-j", type=int, help="worker processes (default: all cores)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on a dask.distributed scheduler (e.g. tcp://127.0.0.1:8786) instead of local "
+                            "processes")
+    sweep.add_argument("--seed", type=int, help="master seed (overrides run.seed)")
+    sweep.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                       help="override a scenario value (TOML syntax); repeatable")
+    sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    sweep.set_defaults(func=_sweep)
+    collect = sub.add_parser("collect", help="combine a sweep folder's parts into one result file")
+    collect.add_argument("dir", help="the folder given to edgesim sweep --out")
+    collect.add_argument("--output", "-o", required=True, help="combined result file (.nc)")
+    collect.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    collect.set_defaults(func=_collect)
     inspect = sub.add_parser("inspect", help="describe a result file")
     inspect.add_argument("file")
     inspect.set_defaults(func=_inspect)
@@ -176,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         output = getattr(args, "output", None)
         kept = f"; {output} was not written" if output else ""
+        if getattr(args, "interrupted", None):
+            kept = f"; {args.interrupted}"
         print(f"edgesim: interrupted{kept}", file=sys.stderr)
         return 130
     except (ScenarioError, NetworkError, BoundaryError, ValueError, OSError) as exc:

@@ -20,7 +20,8 @@ from .config import DAMAGE_MODES
 from .history import HISTORY_DIMS, History
 
 __all__ = ["VARIABLES", "annotate", "build_dataset", "write_netcdf", "open_result", "check_output_path",
-           "estimate_result_bytes", "package_versions", "add_history", "edgesim_result"]
+           "estimate_result_bytes", "package_versions", "add_history", "edgesim_result", "combine_parts",
+           "storage_encoding"]
 
 #: History fields stored under another name (``lambda`` is a Python keyword).
 _DATASET_NAME = {"lambda_": "lambda"}
@@ -96,7 +97,7 @@ def build_dataset(scenario, networks, tasks, histories: list[tuple[list, History
     engine : str
         Name of the engine that ran (stored in the attributes).
     """
-    sweep_names = list(scenario.sweep)
+    sweep_names = [n for n in scenario.sweep if "." not in n]  # scenario-wide keys: see combine_parts
     lead = tuple(len(scenario.sweep[n]) for n in sweep_names) + (len(networks),)
     lead_dims = tuple(sweep_names) + ("realization",)
     E = max(n.n_edges for n in networks)
@@ -156,17 +157,91 @@ def build_dataset(scenario, networks, tasks, histories: list[tuple[list, History
             raise ValueError(f"run.conductance_edges: edge {max(run.conductance_edges)} does not exist (the networks "
                              f"have edges 0..{E - 1})")
         ds = ds.isel(edge=list(run.conductance_edges))
-    if run.conductance_dtype == "float32":
-        ds["conductance"].encoding["dtype"] = "float32"
-    if run.compress:
-        for name in ds.data_vars:
-            ds[name].encoding.update(zlib=True, complevel=4)
+    storage_encoding(ds, run)
     ds.attrs["network"] = networks[0].name
     ds.attrs["task"] = tasks[0].name
     ds.attrs["learning_rule"] = scenario.learning.rule
     if "damage_mode" in ds:
         ds["damage_mode"].attrs.update(flag_values=np.arange(len(DAMAGE_MODES)), flag_meanings=" ".join(DAMAGE_MODES))
     return annotate(ds, scenario.title, scenario.to_json(), scenario.run.seed, engine)
+
+
+def storage_encoding(ds: xr.Dataset, run) -> xr.Dataset:
+    """Set the netCDF encoding the scenario's ``[run]`` asks for (float32 conductances, compression)."""
+    if run.conductance_dtype == "float32" and "conductance" in ds:
+        ds["conductance"].encoding["dtype"] = "float32"
+    if run.compress:
+        for name in ds.data_vars:
+            ds[name].encoding.update(zlib=True, complevel=4)
+    return ds
+
+
+#: Variables that depend on the network only: a sweep adds a dimension to them only for ``network.*`` keys.
+_PER_NETWORK = ("n_edges", "edge_from", "edge_to")
+
+
+def combine_parts(parts: list[tuple[dict, xr.Dataset]], scenario) -> xr.Dataset:
+    """One dataset from the results of the points of a sweep.
+
+    Parameters
+    ----------
+    parts : list of (dict, Dataset)
+        Each result with the sweep values it was run at (key -> value); every
+        key of ``scenario.sweep`` a part does not fix must be a dimension of it.
+    scenario : edgesim.scenario.Scenario
+        The whole swept scenario: it orders the dimensions (one per swept key,
+        in the file's order, then ``realization``) and is stored in the attributes.
+
+    Returns
+    -------
+    xarray.Dataset
+        Networks of different sizes are padded (NaN; -1 for edge nodes), as in one run.
+    """
+    keys = [k for k in scenario.sweep if k in parts[0][0]]
+    first = dict(parts[0][1].attrs)
+    first.pop("sweep_part", None)
+    if not keys:  # nothing swept across parts
+        combined = parts[0][1].copy()
+        combined.attrs = first
+        return annotate(combined, scenario.title, scenario.to_json(), scenario.run.seed, first.get("engine", ""))
+    for values, _ in parts:
+        if sorted(values) != sorted(keys):
+            raise ValueError(f"sweep parts fix different keys: {sorted(values)} and {sorted(keys)}")
+    grid = {}
+    for values, ds in parts:
+        if "lambda" in values and "lambda" in ds.data_vars:
+            ds = ds.drop_vars("lambda")  # a constant series in the part, the coordinate in the sweep
+        ds = ds.copy()
+        for key in reversed(keys):
+            for name in list(ds.data_vars):
+                if name in _PER_NETWORK and not key.startswith("network."):
+                    continue
+                ds[name] = ds[name].expand_dims({key: [values[key]]})
+        grid[tuple(values[k] for k in keys)] = ds
+    nested = _nest(grid, [list(scenario.sweep[k]) for k in keys])
+    fill = {name: -1 for name, v in parts[0][1].data_vars.items() if v.dtype.kind in "iu"}
+    combined = xr.combine_nested(nested, concat_dim=keys, data_vars="minimal", coords="minimal", compat="override",
+                                 join="outer", fill_value=fill or xr.core.dtypes.NA, combine_attrs="override")
+    order = [k for k in scenario.sweep if k in combined.dims] + ["realization"]
+    combined = combined.transpose(*order, ...)
+    for name, values in scenario.sweep.items():
+        if name in combined.coords:
+            combined[name].attrs.setdefault("long_name", f"swept scenario value {name}")
+    storage_encoding(combined, scenario.run)
+    combined.attrs = first
+    return annotate(combined, scenario.title, scenario.to_json(), scenario.run.seed, first.get("engine", ""))
+
+
+def _nest(grid: dict, axes: list[list]):
+    """The parts as nested lists following the sweep's axes (for :func:`xarray.combine_nested`)."""
+    def level(prefix, depth):
+        if depth == len(axes):
+            try:
+                return grid[prefix]
+            except KeyError:
+                raise ValueError(f"sweep point {prefix} has no result") from None
+        return [level(prefix + (v,), depth + 1) for v in axes[depth]]
+    return level((), 0)
 
 
 def annotate(ds: xr.Dataset, title: str, scenario_json: str, seed: int, engine: str) -> xr.Dataset:

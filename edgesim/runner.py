@@ -13,13 +13,19 @@ from tqdm.auto import tqdm
 from .build import build_network, build_task, initial_conductance, read_edge_list
 from .history import HISTORY_DIMS, History, record_steps
 from .network import Network
-from .results import build_dataset
+from .results import build_dataset, combine_parts
 from .scenario import Scenario, ScenarioError
 from .seeding import realization_seed
 from .tasks import Task
 from .trainer import train_synchronous
 
-__all__ = ["run_scenario", "RunPlan"]
+__all__ = ["run_scenario", "RunPlan", "sweep_points"]
+
+
+def sweep_points(sweep: dict) -> list[dict]:
+    """Every point of the Cartesian product of ``sweep`` (key -> values), the last key varying fastest."""
+    names = list(sweep)
+    return [dict(zip(names, values)) for values in itertools.product(*(sweep[n] for n in names))]
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ class RunPlan:
         if run.conductance_edges and max(run.conductance_edges) >= largest:
             raise ScenarioError(f"run.conductance_edges: edge {max(run.conductance_edges)} does not exist (the "
                                 f"networks have edges 0..{largest - 1})")
-        names = list(scenario.sweep)
+        names = [n for n in scenario.sweep if "." not in n]  # scenario-wide keys: one run each (run_scenario)
         systems = []
         for idx in itertools.product(*(range(len(scenario.sweep[n])) for n in names)):
             values = {n: scenario.sweep[n][i] for n, i in zip(names, idx)}
@@ -86,6 +92,10 @@ def run_scenario(scenario: Scenario, progress: bool | None = None) -> xr.Dataset
     xarray.Dataset
         See the README's "Result files" section for the variables.
     """
+    if scenario.dotted_sweep:  # scenario-wide keys (network.size ...): one run per point, combined
+        points = sweep_points(scenario.dotted_sweep)
+        parts = [(values, run_scenario(scenario.point(values), progress)) for values in points]
+        return combine_parts(parts, scenario)
     plan = RunPlan.of(scenario)
     disable = None if progress is None else not progress
     if scenario.phases:

@@ -134,6 +134,32 @@ class Scenario:
     def phase_names(self) -> list[str]:
         return [p.name or p.task.kind for p in self.phases]
 
+    @property
+    def dotted_sweep(self) -> dict:
+        """The swept scenario-wide keys (``section.key``): each value is a separate run (a sweep part)."""
+        return {k: v for k, v in self.sweep.items() if "." in k}
+
+    def point(self, values: dict) -> "Scenario":
+        """This scenario at one point of its sweep: the keys of ``values`` set and no longer swept.
+
+        In-process keys (``lambda``, ``noise_std`` ...) are set as by :meth:`with_values`;
+        scenario-wide keys (``network.size`` ...) are set in the resolved scenario
+        (:meth:`to_dict`), which is then validated again.
+        """
+        dotted = {k: v for k, v in values.items() if "." in k}
+        scenario = self
+        if dotted:
+            data = self.to_dict()
+            for key, value in dotted.items():
+                _set_path(data, key.split("."), value)
+            data["sweep"] = {k: v for k, v in data["sweep"].items() if k not in dotted}
+            scenario = parse_scenario(data)
+        short = {k: v for k, v in values.items() if "." not in k}
+        if short:
+            scenario = replace(scenario.with_values(short),
+                               sweep={k: v for k, v in scenario.sweep.items() if k not in short})
+        return scenario
+
     def with_values(self, values: dict) -> "Scenario":
         """This scenario with swept parameters set to ``values`` (name -> value)."""
         learning, engine, hardware, control = _with_values(self.learning, self.engine, self.hardware, self.control,
@@ -172,7 +198,7 @@ def _with_values(learning: LearningConfig, engine: EngineConfig, hardware: Hardw
     sections = {"learning": learning, "engine": engine, "clock": hardware.clock,
                 "comparator": hardware.comparator, "memory": hardware.memory, "control": control}
     for key, value in values.items():
-        name = SWEEPABLE[key]
+        name = SWEEPABLE.get(key)
         if name in sections:  # damage fractions are set by Scenario.with_values
             sections[name] = replace(sections[name], **{_FIELD.get(key, key): value})
     return (sections["learning"], sections["engine"],
@@ -245,6 +271,7 @@ def parse_scenario(data: dict) -> Scenario:
                             "starting value) must be > 0")
     scenario = Scenario(run, network, task, learning, engine, hardware, sweep, title, control, damage, phases)
     _check_consistency(scenario, raw, sweep)
+    _check_dotted_sweep(scenario)
     return scenario
 
 
@@ -297,10 +324,21 @@ def _resolve_hardware(raw: dict, preset_name: str, run: RunConfig, learning: Lea
 
 
 def _parse_sweep(sweep_raw, learning, engine, hardware, control) -> dict:
+    """In-process sweeps are checked here; scenario-wide (dotted) keys by :func:`_check_dotted_sweep`."""
     if not isinstance(sweep_raw, dict):
         raise ScenarioError("[sweep] must be a table of parameter = [values]")
     sweep = {}
-    for key, values in sweep_raw.items():
+    for key, values in _flatten(sweep_raw):
+        key = _sweep_key(key)
+        if "." in key:
+            if not isinstance(values, list) or not values:
+                raise ScenarioError(f"sweep.{key} must be a non-empty list of values, got {values!r}")
+            if any(isinstance(v, (list, dict)) for v in values):
+                raise ScenarioError(f"sweep.{key}: each value must be a single number, string or boolean")
+            if len(set(map(repr, values))) != len(values):
+                raise ScenarioError(f"sweep.{key} lists a value twice: {values!r}")
+            sweep[key] = tuple(values)
+            continue
         if key == "fraction":
             if not isinstance(values, list) or not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in values) \
                     or not values:
@@ -324,6 +362,66 @@ def _parse_sweep(sweep_raw, learning, engine, hardware, control) -> dict:
     return sweep
 
 
+def _flatten(table: dict, prefix: str = ""):
+    """(dotted key, value) of a table: TOML reads ``network.size = [...]`` as a nested table."""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _sweep_key(key: str) -> str:
+    """A sweep key as stored: ``section.key`` of an in-process parameter becomes its short name."""
+    parts = key.split(".")
+    if len(parts) == 2 and SWEEPABLE.get(parts[1]) == parts[0]:
+        return parts[1]
+    if len(parts) == 2 and parts[0] == "learning" and parts[1] == "lambda":
+        return "lambda"
+    return key
+
+
+#: Scenario-wide keys that cannot be swept, and why.
+_NOT_SWEEPABLE = {"run.seed": "each realization already has its own seed: raise run.realizations",
+                  "run.realizations": "realizations are a dimension of every result already"}
+
+
+def _check_dotted_sweep(scenario: "Scenario") -> None:
+    """Every value of every scenario-wide (dotted) sweep key must make a valid scenario."""
+    dotted = scenario.dotted_sweep
+    if not dotted:
+        return
+    base = scenario.to_dict()
+    base["sweep"] = {k: v for k, v in base["sweep"].items() if "." not in k}
+    for key, values in dotted.items():
+        parts = key.split(".")
+        if key in _NOT_SWEEPABLE:
+            raise ScenarioError(f"sweep.{key} cannot be swept: {_NOT_SWEEPABLE[key]}")
+        if parts[0] not in SECTIONS:
+            raise ScenarioError(f"unknown key 'sweep.{key}': '{parts[0]}' is not a scenario section"
+                                f"{_did_you_mean(parts[0], list(SECTIONS), 'sweep')}; sections: "
+                                f"{', '.join(SECTIONS)}")
+        if scenario.phases and parts[0] in ("task", "learning", "damage"):
+            raise ScenarioError(f"sweep.{key}: a protocol ([[phase]]) takes its {parts[0]} per phase; sweep it "
+                                "in separate scenarios")
+        for value in values:
+            data = copy.deepcopy(base)
+            _set_path(data, parts, value)
+            try:
+                parse_scenario(data)
+            except ScenarioError as exc:
+                raise ScenarioError(f"sweep.{key} = {value!r}: {exc}") from None
+
+
+def _set_path(data: dict, parts: list[str], value) -> None:
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ScenarioError(f"sweep.{'.'.join(parts)}: {p} is not a table")
+    node[parts[-1]] = value
+
+
 def _check_consistency(scenario: Scenario, raw: dict, sweep: dict) -> None:
     rule, memory = scenario.learning.rule, scenario.hardware.memory.kind
     if (memory == "taps") != (rule == "sign"):
@@ -334,7 +432,7 @@ def _check_consistency(scenario: Scenario, raw: dict, sweep: dict) -> None:
             "continuously: set learning.rule = 'coupled')")
     if scenario.engine.kind == "synchronous":
         hardware = [f"{name}.{k}" for name in HARDWARE_SECTIONS for k in raw[name]]
-        hardware += [f"sweep.{k}" for k in sweep if SWEEPABLE[k] in HARDWARE_SECTIONS + ("engine",)]
+        hardware += [f"sweep.{k}" for k in sweep if SWEEPABLE.get(k) in HARDWARE_SECTIONS + ("engine",)]
         hardware += [f"engine.{k}" for k in _ENGINE_ONLY if raw["engine"].get(k)]
         if hardware:
             raise ScenarioError(
@@ -357,7 +455,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             raise ScenarioError(f"override {item!r} must look like section.key=value")
         path, text = item.split("=", 1)
         parts = path.strip().split(".")
-        if len(parts) < 2 and parts[0] not in ("title", "phase"):
+        if len(parts) < 2 and parts[0] not in ("title", "phase", "sweep"):
             raise ScenarioError(f"override {item!r} must name a section and a key, e.g. run.steps=100")
         node = data
         for p in parts[:-1]:

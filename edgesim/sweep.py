@@ -1,0 +1,209 @@
+"""Sweeps as many independent runs: one result file per sweep point, on a process pool or a dask cluster.
+
+``edgesim sweep SCENARIO --out DIR`` splits a scenario's ``[sweep]`` into its
+points (the Cartesian product of every swept key; the realizations of a
+point stay stacked in one process) and runs each point as a *part* through
+a :class:`concurrent.futures.Executor`: a local process pool, or a
+``dask.distributed`` cluster.  Each part writes ``DIR/part-NNNN.nc``
+atomically, so a part file exists only when it is complete; a sweep
+started again skips the parts already there.  ``DIR/sweep.json`` holds the
+resolved scenario, so a folder cannot silently mix two sweeps.
+
+A part's numbers depend only on the scenario, its seed and the part's
+sweep values (each realization's seed comes from the master seed and the
+realization index, :func:`edgesim.seeding.realization_seed`), never on the
+executor, the number of workers or the order in which parts finish:
+:func:`collect` of a sweep equals :func:`edgesim.runner.run_scenario` of the
+same scenario in one process.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import xarray as xr
+from tqdm.auto import tqdm
+
+from .results import add_history, combine_parts, edgesim_result, open_result, write_netcdf
+from .runner import run_scenario, sweep_points
+from .scenario import Scenario, parse_scenario
+
+__all__ = ["Part", "sweep_parts", "run_sweep", "collect", "run_part", "SWEEP_FILE"]
+
+#: The file in a sweep folder that names the sweep (its resolved scenario).
+SWEEP_FILE = "sweep.json"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One point of a sweep: its index, its sweep values (key -> value) and its file name."""
+
+    index: int
+    values: dict
+
+    @property
+    def name(self) -> str:
+        return f"part-{self.index:04d}.nc"
+
+
+def sweep_parts(scenario: Scenario) -> list[Part]:
+    """The parts of ``scenario``'s sweep, the last key varying fastest (one part if nothing is swept)."""
+    return [Part(i, values) for i, values in enumerate(sweep_points(scenario.sweep))]
+
+
+def run_part(scenario_json: str, values: dict, path: str) -> str:
+    """Run one part and write its result to ``path`` (the function the executors run)."""
+    scenario = parse_scenario(json.loads(scenario_json))
+    ds = run_scenario(scenario.point(values), progress=False)
+    ds.attrs["sweep_part"] = json.dumps(values, sort_keys=True)
+    add_history(ds, f"edgesim sweep part {Path(path).name}")
+    write_netcdf(ds, path)
+    return path
+
+
+def _prepare(scenario: Scenario, folder: Path) -> None:
+    """Make ``folder`` hold this sweep, or refuse one holding another."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"sweep output {folder} is a file; give a folder")
+    marker = folder / SWEEP_FILE
+    text = json.dumps({"scenario": json.loads(scenario.to_json()), "parts": len(sweep_parts(scenario))},
+                      sort_keys=True, indent=1)
+    if marker.exists():
+        try:
+            stored = json.loads(marker.read_text())["scenario"]
+        except (ValueError, KeyError, OSError):
+            raise ValueError(f"{marker} is not an edgesim sweep description; use another --out folder") from None
+        if stored != json.loads(scenario.to_json()):
+            raise ValueError(f"{folder} holds the parts of a different sweep (its {SWEEP_FILE} differs from this "
+                             "scenario); use another --out folder")
+        return
+    if folder.exists() and any(folder.glob("part-*.nc")):
+        raise ValueError(f"{folder} holds part files but no {SWEEP_FILE}; use another --out folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"sweep output folder {folder} is not writable")
+    tmp = marker.with_suffix(".json.part")
+    tmp.write_text(text)
+    os.replace(tmp, marker)
+
+
+def _quiet_worker() -> None:  # Ctrl-C is the parent's to handle: workers are shut down, not interrupted
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_sweep(scenario: Scenario, folder, *, jobs: int | None = None, scheduler: str | None = None,
+              progress: bool | None = None) -> list[Path]:
+    """Run every part of ``scenario``'s sweep not yet in ``folder``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    folder : path
+        Where the part files and ``sweep.json`` go (made if needed).
+    jobs : int, optional
+        Worker processes of the local pool (default: all cores).
+    scheduler : str, optional
+        Address of a ``dask.distributed`` scheduler (e.g. ``tcp://host:8786``)
+        to run the parts on instead of the local pool.
+    progress : bool or None
+        Progress bar over the parts (None: only on an interactive terminal).
+
+    Returns
+    -------
+    list of Path
+        The part files, in part order.
+    """
+    folder = Path(folder)
+    _prepare(scenario, folder)
+    parts = sweep_parts(scenario)
+    todo = [p for p in parts if not (folder / p.name).exists()]
+    text = scenario.to_json()
+    disable = None if progress is None else not progress
+    with tqdm(total=len(parts), initial=len(parts) - len(todo), unit="part", disable=disable,
+              desc="edgesim sweep") as bar:
+        if todo:
+            with _executor(jobs, scheduler, len(todo)) as executor:
+                futures = [executor.submit(run_part, text, p.values, str(folder / p.name)) for p in todo]
+                try:
+                    for future in cf.as_completed(futures):
+                        future.result()
+                        bar.update(1)
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+    return [folder / p.name for p in parts]
+
+
+class _DaskExecutor:
+    """A dask.distributed client as a context-managed executor."""
+
+    def __init__(self, address: str):
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ValueError("--scheduler needs the dask.distributed package: pip install 'edgesim[dask]'") from None
+        try:
+            self.client = Client(address, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise ValueError(f"cannot reach the dask scheduler at {address} ({exc.__class__.__name__})") from None
+        self.executor = self.client.get_executor(pure=False)
+
+    def __enter__(self):
+        return self.executor
+
+    def __exit__(self, *exc):
+        self.executor.shutdown(wait=False)
+        self.client.close()
+
+
+def _executor(jobs: int | None, scheduler: str | None, n_parts: int):
+    if scheduler:
+        return _DaskExecutor(scheduler)
+    workers = min(jobs or os.cpu_count() or 1, n_parts)
+    if workers < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    # spawn: the parent may hold threads (progress bar, BLAS) that a fork would copy mid-state
+    return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=_quiet_worker)
+
+
+def collect(folder) -> xr.Dataset:
+    """Combine a sweep folder's parts into one dataset: one dimension per swept key, then ``realization``.
+
+    Raises
+    ------
+    ValueError
+        If ``folder`` is not a sweep folder, a part is missing, or a part file
+        is not an edgesim result of this sweep (each message names the file).
+    """
+    folder = Path(folder)
+    marker = folder / SWEEP_FILE
+    if not marker.is_file():
+        raise ValueError(f"{folder} is not an edgesim sweep folder (no {SWEEP_FILE}; make one with edgesim sweep)")
+    try:
+        scenario = parse_scenario(json.loads(marker.read_text())["scenario"])
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"{marker} is not a valid sweep description ({exc.__class__.__name__})") from None
+    parts = sweep_parts(scenario)
+    missing = [p.name for p in parts if not (folder / p.name).exists()]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise ValueError(f"{folder}: {len(missing)} of {len(parts)} parts are not finished ({shown}); run the same "
+                         "edgesim sweep command again to finish them")
+    results = []
+    for part in parts:
+        path = folder / part.name
+        ds = edgesim_result(open_result(path), path)
+        if json.loads(ds.attrs.get("sweep_part", "null")) != json.loads(json.dumps(part.values, sort_keys=True)):
+            raise ValueError(f"{path} is not part {part.index} of this sweep (its sweep values differ)")
+        results.append((part.values, ds))
+    ds = combine_parts(results, scenario)
+    return add_history(ds, f"edgesim collect {folder}")
