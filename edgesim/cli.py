@@ -78,32 +78,66 @@ def _before_target_changes(ds) -> str:
 
 
 def _run(args) -> int:
-    from .runner import RunPlan, run_scenario
+    from .runner import RunPlan
 
-    output = check_output_path(args.output, args.overwrite)  # before any work: a typo must not cost a run
     scenario = load_scenario(args.scenario, args.set or [], args.seed)
-    _check_memory(scenario, RunPlan.of(scenario))
-    ds = run_scenario(scenario, progress=None if not args.quiet else False)
-    add_history(ds, "edgesim " + " ".join(shlex.quote(a) for a in args.argv))
-    path = write_netcdf(ds, output)
-    print(_summary(ds))
-    print(f"  wrote {path}")
-    return 0
+    output = _check_outputs(args.output, args.overwrite, args.resume, scenario)  # before any work
+    _check_memory(scenario, RunPlan.of(scenario), output)
+    return _execute(scenario, output, args, "edgesim " + " ".join(shlex.quote(a) for a in args.argv))
 
 
 def _rerun(args) -> int:
     """Run a result file's stored (resolved) scenario again: the same numbers, a new file."""
-    from .runner import run_scenario
     from .scenario import parse_scenario
 
-    output = check_output_path(args.output, args.overwrite)
     source = edgesim_result(open_result(args.file), args.file)
     scenario = parse_scenario(json.loads(source.attrs["scenario"]))
-    ds = run_scenario(scenario, progress=None if not args.quiet else False)
-    add_history(ds, f"edgesim rerun of {args.file}")
-    path = write_netcdf(ds, output)
-    print(_summary(ds))
-    print(f"  wrote {path}")
+    output = _check_outputs(args.output, args.overwrite, args.resume, scenario)
+    return _execute(scenario, output, args, f"edgesim rerun of {args.file}")
+
+
+def _check_outputs(path, overwrite: bool, resume: bool, scenario):
+    """The output path, checked before any work; an interrupted run into it must be resumed or replaced."""
+    from .streaming import checkpoint_path, partial_path, stream_obstacle
+
+    if resume:
+        why = stream_obstacle(scenario)
+        if why:
+            raise ValueError(f"--resume: this run cannot be resumed: {why}")
+        output = check_output_path(path, overwrite=True)
+        if output.exists() and not overwrite:
+            raise ValueError(f"--resume: {output} is already finished; nothing to resume")
+        return output
+    output = check_output_path(path, overwrite)
+    pending = [p for p in (partial_path(output), checkpoint_path(output)) if p.exists()]
+    if pending and not overwrite:
+        raise ValueError(f"an interrupted run into {output} exists ({pending[0].name}): continue it with --resume, "
+                         "or start again with --overwrite")
+    return output
+
+
+def _execute(scenario, output, args, command: str) -> int:
+    """Run ``scenario`` into ``output``: streamed (and checkpointed) when it can be, else in memory."""
+    import xarray as xr
+
+    from .runner import run_scenario
+    from .streaming import partial_path, run_streaming, streamable
+
+    progress = None if not args.quiet else False
+    if streamable(scenario):
+        partial = partial_path(output)
+        args.interrupted = lambda: (f"the records so far are in {partial}; continue with the same command and "
+                                    "--resume" if partial.exists() else f"{output} was not written")
+        run_streaming(scenario, output, resume=args.resume, checkpoint_interval=args.checkpoint_every,
+                      progress=progress, command=command)
+        with xr.open_dataset(output, engine="netcdf4") as ds:
+            print(_summary(ds))
+    else:
+        ds = run_scenario(scenario, progress=progress)
+        add_history(ds, command)
+        write_netcdf(ds, output)
+        print(_summary(ds))
+    print(f"  wrote {output}")
     return 0
 
 
@@ -140,9 +174,16 @@ def _available_memory() -> int:
         return 2**62
 
 
-def _check_memory(scenario, plan) -> None:
-    """Refuse a run whose records would not fit in memory, naming the settings that shrink them."""
+def _check_memory(scenario, plan, output) -> None:
+    """Refuse a run whose records would not fit, naming the settings that shrink them.
+
+    Streamed runs keep one segment in memory, so only the disk must hold the
+    file; runs in memory must hold all their records (twice: records and dataset).
+    """
+    import shutil
+
     from .history import conductance_records
+    from .streaming import streamable
 
     run = scenario.run
     n_rec = len(plan.record_steps)
@@ -150,13 +191,22 @@ def _check_memory(scenario, plan) -> None:
         len(plan.systems), n_rec, len(conductance_records(n_rec, run.conductance_every)),
         max(net.n_edges for net in plan.networks), len(plan.tasks[0].boundary.outputs), plan.tasks[0].n_train,
         scenario.engine.kind != "synchronous")
+    shrink = ("record fewer points (run.record_points or a larger run.record_every), keep fewer conductance "
+              "snapshots (a larger run.conductance_every, or run.conductance_edges / run.conductance_dtype = "
+              "'float32') or run fewer systems (sweep values x run.realizations)")
+    if streamable(scenario):
+        folder = output.parent
+        while not folder.exists():
+            folder = folder.parent
+        free = shutil.disk_usage(folder).free
+        if need / 2 > 0.9 * free:
+            raise ValueError(f"the result file would take about {need / 2 / 2**30:.1f} GiB, more than the free "
+                             f"space in {folder} ({free / 2**30:.1f} GiB); {shrink}")
+        return
     available = _available_memory()
     if need > 0.8 * available:
-        raise ValueError(
-            f"the recorded results would need about {need / 2**30:.1f} GiB of memory, more than this machine "
-            f"has ({available / 2**30:.1f} GiB); record fewer points (run.record_points or a larger "
-            "run.record_every), keep fewer conductance snapshots (a larger run.conductance_every) or run fewer "
-            "systems (sweep values x run.realizations)")
+        raise ValueError(f"the recorded results would need about {need / 2**30:.1f} GiB of memory, more than this "
+                         f"machine has ({available / 2**30:.1f} GiB); {shrink}")
 
 
 def _inspect(args) -> int:
@@ -165,6 +215,13 @@ def _inspect(args) -> int:
     print()
     print(_summary(ds))
     return 0
+
+
+def _resume_options(parser) -> None:
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run into the same output (same scenario and --set values)")
+    parser.add_argument("--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
+                        help="wall-clock seconds between checkpoints of a streamed run (default 300)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,12 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a scenario value (TOML syntax), e.g. --set run.steps=100; repeatable")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    _resume_options(run)
     run.set_defaults(func=_run)
     rerun = sub.add_parser("rerun", help="run a result file's stored scenario again (reproduces it)")
     rerun.add_argument("file", help="an edgesim result (.nc)")
     rerun.add_argument("--output", "-o", required=True, help="new result file (.nc)")
     rerun.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     rerun.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    _resume_options(rerun)
     rerun.set_defaults(func=_rerun)
     sweep = sub.add_parser("sweep", help="run a scenario's sweep points as parallel parts (one file each)")
     sweep.add_argument("scenario", help="scenario TOML file")
@@ -223,8 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         output = getattr(args, "output", None)
         kept = f"; {output} was not written" if output else ""
-        if getattr(args, "interrupted", None):
-            kept = f"; {args.interrupted}"
+        note = getattr(args, "interrupted", None)
+        if note:
+            kept = f"; {note() if callable(note) else note}"
         print(f"edgesim: interrupted{kept}", file=sys.stderr)
         return 130
     except (ScenarioError, NetworkError, BoundaryError, ValueError, OSError) as exc:

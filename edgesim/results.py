@@ -19,12 +19,12 @@ from . import __version__
 from .config import DAMAGE_MODES
 from .history import HISTORY_DIMS, History
 
-__all__ = ["VARIABLES", "annotate", "build_dataset", "write_netcdf", "open_result", "check_output_path",
+__all__ = ["VARIABLES", "DATASET_NAMES", "annotate", "build_dataset", "write_netcdf", "open_result", "check_output_path",
            "estimate_result_bytes", "package_versions", "add_history", "edgesim_result", "combine_parts",
            "storage_encoding"]
 
 #: History fields stored under another name (``lambda`` is a Python keyword).
-_DATASET_NAME = {"lambda_": "lambda"}
+DATASET_NAMES = {"lambda_": "lambda"}
 
 #: name -> (units, long_name)
 VARIABLES = {
@@ -116,7 +116,7 @@ def build_dataset(scenario, networks, tasks, histories: list[tuple[list, History
             for name, arr in arrays.items():
                 value = recorded[name][i]
                 arr[at + tuple(slice(0, n) for n in np.shape(value))] = value  # narrower networks leave padding
-    data_vars = {_DATASET_NAME.get(name, name): (lead_dims + HISTORY_DIMS[name], arr) for name, arr in arrays.items()}
+    data_vars = {DATASET_NAMES.get(name, name): (lead_dims + HISTORY_DIMS[name], arr) for name, arr in arrays.items()}
     n_rec = len(first.step)
     if "lambda" not in sweep_names and "lambda" not in data_vars:
         data_vars["lambda"] = (lead_dims + ("step",), np.full(lead + (n_rec,), scenario.learning.lambda_))

@@ -19,7 +19,7 @@ from .seeding import realization_seed
 from .tasks import Task
 from .trainer import train_synchronous
 
-__all__ = ["run_scenario", "RunPlan", "sweep_points"]
+__all__ = ["run_scenario", "RunPlan", "sweep_points", "initial_conductances"]
 
 
 def sweep_points(sweep: dict) -> list[dict]:
@@ -120,6 +120,11 @@ def _run(scenario: Scenario, plan: RunPlan, disable, initial=None, failed=None):
         if scenario.engine.kind == "synchronous":
             return _run_synchronous(scenario, plan, bar, initial, failed)
         return _run_engine(scenario, plan, bar, initial, failed)
+
+
+def initial_conductances(scenario: Scenario, plan: RunPlan, systems) -> list[np.ndarray]:
+    """The initial conductances of the listed systems (indices into ``plan.systems``)."""
+    return [_initial(scenario, plan, i, None) for i in systems]
 
 
 def _initial(scenario, plan, i, initial):

@@ -28,7 +28,7 @@ from .physics import TwinSolver, clamped_solution, free_solution, mean_square_dr
 from .rules import clip_conductance, coupled_learning_update_squared, sign_rule_direction
 from .tasks import Task
 
-__all__ = ["LearningConfig", "History", "train_synchronous", "record_steps"]
+__all__ = ["LearningConfig", "History", "train_synchronous", "SynchronousTraining", "record_steps"]
 
 
 @dataclass(frozen=True)
@@ -254,63 +254,130 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
     -------
     History
     """
-    tasks = list(tasks)
-    R = len(tasks)
-    data = _Stack.of(tasks)
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
-    solver = TwinSolver([t.network for t in tasks], [t.boundary for t in tasks], backend=solver_backend)
-    alpha_ = _per_system(config.alpha if alpha is None else alpha, R, "alpha")
-    eta_ = _per_system(config.eta if eta is None else eta, R, "eta")
-    lam_ = _per_system(config.lambda_ if lam is None else lam, R, "lambda")
-    if ((eta_ <= 0) | (eta_ > 1)).any():
-        raise ValueError(f"nudge eta must satisfy 0 < eta <= 1, got {np.unique(eta_)}")
-    if not np.isfinite(alpha_).all() or not np.isfinite(lam_).all():
-        raise ValueError("alpha and lambda must be finite numbers")
-    element = _Element(config, solver.edge_valid, _initial_conductance(tasks, initial_conductance, solver.n_edges))
+    training = SynchronousTraining(tasks, config, steps, initial_conductance, alpha=alpha, eta=eta, lam=lam,
+                                   record_at=record_at, conductance_every=conductance_every,
+                                   step_duration=step_duration, solver_backend=solver_backend, control=control,
+                                   tolerance=tolerance, damage=damage, seeds=seeds, failed=failed)
+    return training.finish(training.advance(steps + 1, progress))
 
-    rec = record_steps(steps) if record_at is None else np.unique(np.asarray(record_at, dtype=np.int64))
-    if rec.size == 0 or rec.min() < 0 or rec.max() > steps:
-        raise ValueError(f"record steps must lie in 0..{steps}")
-    crec = conductance_records(len(rec), conductance_every)
-    h = History.empty(R, rec, rec[crec], solver.n_edges, solver.n_outputs, data.n_train,
-                      classification=data.classification, engine=False)
-    record_index = {int(s): i for i, s in enumerate(rec)}
-    conductance_index = {int(rec[i]): j for j, i in enumerate(crec)}
-    energy, energy_total = np.zeros(R), np.zeros(R)
-    controller = None
-    if control is not None and control.active:
-        controller = LambdaController(control, lam_[:, 0, 0], tolerance)
-    if controller is not None:
-        h.lambda_ = np.zeros((R, len(rec)))
-        h.tolerance_time = np.full(R, np.nan)
-        h.training_energy_to_tolerance = np.full(R, np.nan)
-    damaged = None
-    damage = [damage] * R if isinstance(damage, DamageConfig) else damage
-    damage = [DamageConfig()] * R if damage is None else list(damage)
-    carried = failed is not None and any(f is not None and (not f[0].all() or f[1].any()) for f in failed)
-    if carried or any(d.active for d in damage):
-        damaged = _DamageState(damage, tasks, solver.edge_valid, [0] * R if seeds is None else seeds,
-                               step_duration, steps, config.k_max)
-        for r, f in enumerate(failed or []):
-            if f is not None:
-                E = len(f[0])
-                damaged.alive[r, :E] &= f[0]
-                damaged.frozen[r, :E] |= f[1]
-        h.alive_edges = np.zeros((R, len(rec)), np.int64)
-    Y, means = data.Y, None
-    for s in range(steps + 1):
-        t = s * step_duration
+
+class SynchronousTraining:
+    """A synchronous training run that advances in segments and can be pickled between them.
+
+    :func:`train_synchronous` is ``advance(steps + 1)`` followed by
+    :meth:`finish`.  Long runs advance segment by segment, write each
+    segment's records and pickle the run between segments (a checkpoint):
+    the records do not depend on where the segments end.  The parameters are
+    those of :func:`train_synchronous`.
+    """
+
+    def __init__(self, tasks: Sequence[Task], config: LearningConfig, steps: int,
+                 initial_conductance: Sequence[np.ndarray], *, alpha=None, eta=None, lam=None,
+                 record_at: np.ndarray | None = None, conductance_every: int = 1, step_duration: float = 1.0,
+                 solver_backend: str = "auto", control: ControlConfig | None = None, tolerance=None, damage=None,
+                 seeds=None, failed=None):
+        tasks = list(tasks)
+        R = len(tasks)
+        self.tasks, self.config, self.steps, self.step_duration = tasks, config, steps, step_duration
+        self.solver_backend = solver_backend
+        self.data = _Stack.of(tasks)
+        if steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}")
+        self.solver = TwinSolver([t.network for t in tasks], [t.boundary for t in tasks], backend=solver_backend)
+        self.alpha = _per_system(config.alpha if alpha is None else alpha, R, "alpha")
+        self.eta = _per_system(config.eta if eta is None else eta, R, "eta")
+        self.lam = _per_system(config.lambda_ if lam is None else lam, R, "lambda")
+        if ((self.eta <= 0) | (self.eta > 1)).any():
+            raise ValueError(f"nudge eta must satisfy 0 < eta <= 1, got {np.unique(self.eta)}")
+        if not np.isfinite(self.alpha).all() or not np.isfinite(self.lam).all():
+            raise ValueError("alpha and lambda must be finite numbers")
+        self.element = _Element(config, self.solver.edge_valid,
+                                _initial_conductance(tasks, initial_conductance, self.solver.n_edges))
+        rec = record_steps(steps) if record_at is None else np.unique(np.asarray(record_at, dtype=np.int64))
+        if rec.size == 0 or rec.min() < 0 or rec.max() > steps:
+            raise ValueError(f"record steps must lie in 0..{steps}")
+        self.record_at = rec
+        self.conductance_at = rec[conductance_records(len(rec), conductance_every)]
+        self.energy, self.energy_total = np.zeros(R), np.zeros(R)
+        self.controller = None
+        if control is not None and control.active:
+            self.controller = LambdaController(control, self.lam[:, 0, 0], tolerance)
+            self.tolerance_time = np.full(R, np.nan)
+            self.energy_to_tolerance = np.full(R, np.nan)
+        self.damaged = None
+        damage = [damage] * R if isinstance(damage, DamageConfig) else damage
+        self.damage = [DamageConfig()] * R if damage is None else list(damage)
+        carried = failed is not None and any(f is not None and (not f[0].all() or f[1].any()) for f in failed)
+        if carried or any(d.active for d in self.damage):
+            self.damaged = _DamageState(self.damage, tasks, self.solver.edge_valid, [0] * R if seeds is None else seeds,
+                                        step_duration, steps, config.k_max)
+            for r, f in enumerate(failed or []):
+                if f is not None:
+                    E = len(f[0])
+                    self.damaged.alive[r, :E] &= f[0]
+                    self.damaged.frozen[r, :E] |= f[1]
+        self.Y, self.means = self.data.Y, None
+        self.step = 0  # the next step to run
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["solver"]  # factorizations are not picklable; the solver is rebuilt from the tasks
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.solver = TwinSolver([t.network for t in self.tasks], [t.boundary for t in self.tasks],
+                                 backend=self.solver_backend)
+
+    @property
+    def done(self) -> bool:
+        return self.step > self.steps
+
+    def advance(self, until: int, progress=None) -> History:
+        """Run the steps from :attr:`step` to ``until - 1`` (at most ``steps``, which only measures).
+
+        Returns
+        -------
+        History
+            The records of those steps only.
+        """
+        until = min(until, self.steps + 1)
+        rec = self.record_at[(self.record_at >= self.step) & (self.record_at < until)]
+        crec = self.conductance_at[(self.conductance_at >= self.step) & (self.conductance_at < until)]
+        data, R = self.data, len(self.tasks)
+        h = History.empty(R, rec, crec, self.solver.n_edges, self.solver.n_outputs, data.n_train,
+                          classification=data.classification, engine=False)
+        if self.controller is not None:
+            h.lambda_ = np.zeros((R, len(rec)))
+        if self.damaged is not None:
+            h.alive_edges = np.zeros((R, len(rec)), np.int64)
+        record_index = {int(s): i for i, s in enumerate(rec)}
+        conductance_index = {int(s): j for j, s in enumerate(crec)}
+        for s in range(self.step, until):
+            self._step(s, h, record_index.get(s), conductance_index.get(s))
+            if progress is not None and s < self.steps:
+                progress(1)
+        self.step = max(self.step, until)
+        if self.controller is not None:
+            h.tolerance_time = self.tolerance_time.copy()
+            h.training_energy_to_tolerance = self.energy_to_tolerance.copy()
+        return h
+
+    def _step(self, s: int, h: History, i: int | None, ci: int | None) -> None:
+        """Step ``s``: damage, measurement, control, record (at record ``i``), then the update (not at the end)."""
+        data, config, element, damaged, controller = self.data, self.config, self.element, self.damaged, \
+            self.controller
+        t = s * self.step_duration
         if damaged is not None:
-            damaged.apply(t, element, data, Y)
-            resp = solver.response(element.k, damaged.alive)
+            damaged.apply(t, element, data, self.Y)
+            resp = self.solver.response(element.k, damaged.alive)
         else:
-            resp = solver.response(element.k)
-        Y, means = _targets(data, resp, s, Y, means, config)
+            resp = self.solver.response(element.k)
+        self.Y, self.means = _targets(data, resp, s, self.Y, self.means, config)
         ex = presented(config.batch, s, data.n_train)
-        x, y = data.X[:, :, ex], Y[:, :, ex]
+        x, y = data.X[:, :, ex], self.Y[:, :, ex]
         free_currents, out_f, power_f = free_solution(resp, x)
-        lam_now, stopped = lam_, None
+        lam_now, stopped = self.lam, None
         if controller is not None:
             # the controller acts after the edges of this step (the engines' CONTROL phase): this step's
             # update uses the lambda and the stop decision from before this error sample
@@ -319,33 +386,34 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
             reached = np.isnan(controller.tolerance_time)
             controller.observe(t, ((out_f - y) ** 2).mean((1, 2)))
             reached &= ~np.isnan(controller.tolerance_time)
-            h.tolerance_time[reached] = t
-            h.training_energy_to_tolerance[reached] = energy[reached]
-        if s in record_index:
-            i = record_index[s]
-            _record(h, i, conductance_index.get(s), resp, data, Y, means, eta_, config, element.k,
-                    solver.edge_valid if damaged is None else damaged.alive, energy, energy_total)
+            self.tolerance_time[reached] = t
+            self.energy_to_tolerance[reached] = self.energy[reached]
+        if i is not None:
+            _record(h, i, ci, resp, data, self.Y, self.means, self.eta, config, element.k,
+                    self.solver.edge_valid if damaged is None else damaged.alive, self.energy, self.energy_total)
             if controller is not None:
                 h.lambda_[:, i] = lam_now[:, 0, 0]
             if damaged is not None:
                 h.alive_edges[:, i] = damaged.alive.sum(1)
-        if s == steps:
-            break
-        clamped_currents, power_c = clamped_solution(resp, np.concatenate([x, clamp_values(out_f, y, eta_)], 1))
+        if s == self.steps:
+            return
+        clamped_currents, power_c = clamped_solution(resp, np.concatenate([x, clamp_values(out_f, y, self.eta)], 1))
         mean_free_power = power_f.mean(1)
-        energy += mean_free_power * step_duration
-        energy_total += (mean_free_power + power_c.mean(1)) * step_duration
+        self.energy += mean_free_power * self.step_duration
+        self.energy_total += (mean_free_power + power_c.mean(1)) * self.step_duration
         if stopped is None or not stopped.all():
             element.update(mean_square_drops(resp, free_currents), mean_square_drops(resp, clamped_currents),
-                           alpha_, eta_, lam_now, damaged, s, stopped)
-        if progress is not None:
-            progress(1)
-    if damaged is not None:
-        h.store_damage(damaged.log)
-        for r, d in enumerate(damage):
-            store_recovery(h, rec * step_duration, d.recovery_multiple, systems=[r])
-        h.final_alive, h.final_frozen = damaged.alive.copy(), damaged.frozen & solver.edge_valid
-    return h
+                           self.alpha, self.eta, lam_now, damaged, s, stopped)
+
+    def finish(self, h: History) -> History:
+        """Complete the history of the whole run (all records): the damage table and the final failed state."""
+        damaged = self.damaged
+        if damaged is not None:
+            h.store_damage(damaged.log)
+            for r, d in enumerate(self.damage):
+                store_recovery(h, h.step * self.step_duration, d.recovery_multiple, systems=[r])
+            h.final_alive, h.final_frozen = damaged.alive.copy(), damaged.frozen & self.solver.edge_valid
+        return h
 
 
 def _targets(data: _Stack, resp, step: int, Y, means, config: LearningConfig):

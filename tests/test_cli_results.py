@@ -582,11 +582,30 @@ def test_bad_output_path_is_refused_before_the_run(tmp_path, capsys, monkeypatch
     assert not ran  # refused before any work
 
 
-def test_a_run_too_big_for_memory_is_refused_with_the_fix(tmp_path, capsys):
+def test_a_run_in_memory_too_big_for_memory_is_refused_with_the_fix(tmp_path, capsys, monkeypatch):
+    """Engine runs keep their records in memory: refused when they would not fit."""
+    monkeypatch.setattr("edgesim.cli._available_memory", lambda: 2**20)
     out = tmp_path / "big.nc"
-    assert _cli_run(SCENARIOS / "stern2024_lambda.toml", out, ["run.record_every=1"]) == 2
+    assert _cli_run(SCENARIOS / "desync.toml", out, ["run.record_every=1"]) == 2
     err = capsys.readouterr().err
     assert "GiB of memory" in err and "run.conductance_every" in err and not out.exists()
+
+
+def test_a_streamed_run_too_big_for_the_disk_is_refused_with_the_fix(tmp_path, capsys):
+    """The lambda study recording every step would take ~14 GiB of file; streamed, memory is not the limit."""
+    import shutil
+    from collections import namedtuple
+
+    out = tmp_path / "big.nc"
+    usage = namedtuple("usage", "total used free")
+    real = shutil.disk_usage
+    shutil.disk_usage = lambda path: usage(2**40, 2**40 - 2**30, 2**30)
+    try:
+        assert _cli_run(SCENARIOS / "stern2024_lambda.toml", out, ["run.record_every=1"]) == 2
+    finally:
+        shutil.disk_usage = real
+    err = capsys.readouterr().err
+    assert "GiB, more than the free space" in err and "run.conductance_every" in err and not out.exists()
 
 
 def test_sigterm_ends_a_run_with_one_line_and_exit_130(tmp_path):
@@ -597,13 +616,19 @@ def test_sigterm_ends_a_run_with_one_line_and_exit_130(tmp_path):
 
     out = tmp_path / "long.nc"
     proc = subprocess.Popen([sys.executable, "-m", "edgesim.cli", "run", str(SCENARIOS / "stern2024_lambda.toml"),
-                             "-o", str(out), "--quiet"], stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+                             "-o", str(out), "--quiet", "--set", "run.max_stack=50"], stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "long.nc.checkpoint").exists() and time.time() < deadline:
+        time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert err.strip() == f"edgesim: interrupted; {out} was not written"
+    partial = tmp_path / "long.partial.nc"
+    assert err.strip() == (f"edgesim: interrupted; the records so far are in {partial}; continue with the same "
+                           "command and --resume")
     assert not out.exists() and not list(tmp_path.glob("*.part"))
+    assert "incomplete" in open_result(partial).attrs["status"]  # kept, readable, and resumable
 
 
 # --------------------------------------------------------------------------
