@@ -592,3 +592,36 @@ def test_bad_edge_lists_name_the_line(tmp_path, text, message):
 def test_unknown_keys_suggest_the_nearest_valid_key(override, suggestion):
     with pytest.raises(ScenarioError, match=re.escape(suggestion)):
         _parse("quickstart.toml", override)
+
+
+#: How the tests cover each shipped scenario: "cli" ones run here as shipped; the other quick ones run as
+#: shipped in the named test module; long ones run shortened there (and in full with -m slow).
+COVERAGE = {
+    "quickstart.toml": "cli", "jitter_noise.toml": "cli", "leaky_memory.toml": "cli",
+    "dillavou2022_divider.toml": "test_reproduction", "dillavou2022_allostery.toml": "test_reproduction",
+    "dillavou2022_regression.toml": "test_reproduction", "dillavou2022_iris.toml": "test_reproduction",
+    "dillavou2022_damage.toml": "test_damage_control", "dillavou2022_task_switching.toml": "test_damage_control",
+    "transistor_lambda_control.toml": "test_damage_control",
+    "stern2024_lambda.toml": "long", "stern2024_kappa.toml": "long", "stern2024_lambda_control.toml": "long",
+    "pruning_sweep.toml": "long", "desync.toml": "long", "desync_taps.toml": "long",
+}
+
+
+def test_every_shipped_scenario_is_covered():
+    assert set(COVERAGE) == {p.name for p in SHIPPED}
+    for name, where in COVERAGE.items():
+        if where.startswith("test_"):
+            text = (Path(__file__).parent / f"{where}.py").read_text()
+            assert name.removesuffix(".toml") in text, (name, where)
+
+
+@pytest.mark.parametrize("name", [n for n, where in COVERAGE.items() if where == "cli"])
+def test_quick_shipped_scenarios_run_as_shipped(name, tmp_path):
+    from edgesim.cli import main
+    from edgesim.results import open_result
+
+    out = tmp_path / "result.nc"
+    assert main(["run", str(SCENARIOS / name), "-o", str(out), "--quiet"]) == 0
+    ds = open_result(out)
+    assert np.isfinite(ds.error_train.values).all()
+    assert int(ds.step[-1]) == load_scenario(SCENARIOS / name).run.steps
