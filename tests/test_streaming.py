@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from result_support import assert_same_values, set_options
 
 from edgesim.build import initial_conductance
 from edgesim.cli import main
@@ -34,21 +35,6 @@ QUICKSTART = SCENARIOS / "quickstart.toml"
 #: 3 lambdas x 2 realizations in stacks of 4 (two stacks), every step recorded.
 LONG = ["run.steps=16000", "run.realizations=2", "run.record_every=1", "run.conductance_every=50",
         "run.max_stack=4"]
-
-
-def _sets(overrides):
-    out = []
-    for item in overrides:
-        out += ["--set", item]
-    return out
-
-
-def assert_same_values(a: xr.Dataset, b: xr.Dataset) -> None:
-    assert set(a.variables) == set(b.variables)
-    for name in a.variables:
-        assert a[name].dims == b[name].dims, name
-        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
-    assert {k: v for k, v in a.attrs.items() if k != "history"} == {k: v for k, v in b.attrs.items() if k != "history"}
 
 
 @pytest.mark.parametrize("scenario, overrides", [
@@ -98,7 +84,7 @@ def test_a_killed_run_leaves_valid_records_and_resumes_to_the_same_file(tmp_path
     """Must show 2: SIGKILL mid-way; the flushed records are there and right; --resume gives the same file."""
     out, whole = tmp_path / "killed.nc", tmp_path / "whole.nc"
     command = [sys.executable, "-m", "edgesim.cli", "run", str(QUICKSTART), "-o", str(out), "--quiet",
-               "--checkpoint-every", "0", *_sets(LONG)]
+               "--checkpoint-every", "0", *set_options(LONG)]
     proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
@@ -111,7 +97,7 @@ def test_a_killed_run_leaves_valid_records_and_resumes_to_the_same_file(tmp_path
     proc.wait()
     assert not out.exists() and partial_path(out).exists()
 
-    assert main(["run", str(QUICKSTART), "-o", str(whole), "--quiet", *_sets(LONG)]) == 0
+    assert main(["run", str(QUICKSTART), "-o", str(whole), "--quiet", *set_options(LONG)]) == 0
     reference = open_result(whole)
     partial = open_result(partial_path(out))
     assert "incomplete" in partial.attrs["status"]
@@ -126,7 +112,7 @@ def test_a_killed_run_leaves_valid_records_and_resumes_to_the_same_file(tmp_path
     np.testing.assert_array_equal(partial.conductance.isel({"lambda": 0}).values,
                                   reference.conductance.isel({"lambda": 0, "conductance_step": slice(0, nc)}).values)
 
-    assert main(["run", str(QUICKSTART), "-o", str(out), "--quiet", "--resume", *_sets(LONG)]) == 0
+    assert main(["run", str(QUICKSTART), "-o", str(out), "--quiet", "--resume", *set_options(LONG)]) == 0
     assert not partial_path(out).exists() and not checkpoint_path(out).exists()
     assert_same_values(open_result(out), reference)
 

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from result_support import assert_same_values, set_options
 
 from edgesim.cli import main
-from edgesim.results import open_result, write_netcdf
+from edgesim.results import open_result
 from edgesim.runner import run_scenario
 from edgesim.scenario import ScenarioError, load_scenario
 from edgesim.sweep import SWEEP_FILE, collect, run_sweep, sweep_parts
@@ -33,20 +34,6 @@ DIVIDER = SCENARIOS / "dillavou2022_divider.toml"
 #: 2 lambda x 2 network sizes (4 parts), 2 realizations each, 60 steps.
 SMALL = ["run.steps=60", "run.realizations=2", "run.record_points=10", "sweep.lambda=[0.0, 1e-2]",
          "sweep.network.size=[64, 128]"]
-
-
-def _values(ds: xr.Dataset) -> dict:
-    return {name: ds[name].values for name in ds.variables}
-
-
-def assert_same_values(a: xr.Dataset, b: xr.Dataset) -> None:
-    """Identical variables, dimensions and values (NaN where NaN); attributes apart from history."""
-    assert set(a.variables) == set(b.variables)
-    for name in a.variables:
-        assert a[name].dims == b[name].dims, name
-        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
-    drop = {"history"}
-    assert {k: v for k, v in a.attrs.items() if k not in drop} == {k: v for k, v in b.attrs.items() if k not in drop}
 
 
 @pytest.fixture(scope="module")
@@ -177,9 +164,7 @@ def test_a_folder_of_another_sweep_is_refused(small, pool_sweep):
 def test_a_killed_sweep_resumes_skipping_finished_parts(small, pool_sweep, tmp_path):
     """Must show 2 (sweeps): SIGKILL mid-way, run again, finished parts untouched, result identical."""
     folder = tmp_path / "killed"
-    sets = []
-    for item in SMALL + ["run.steps=3000"]:
-        sets += ["--set", item]
+    sets = set_options(SMALL + ["run.steps=3000"])
     command = [sys.executable, "-m", "edgesim.cli", "sweep", str(QUICKSTART), "--out", str(folder), "--jobs", "1",
                "--quiet", *sets]
     proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -207,9 +192,7 @@ def test_a_killed_sweep_resumes_skipping_finished_parts(small, pool_sweep, tmp_p
 # --------------------------------------------------------------------------
 
 def test_sweep_and_collect_commands(small, pool_sweep, tmp_path, capsys):
-    sets = []
-    for item in SMALL:
-        sets += ["--set", item]
+    sets = set_options(SMALL)
     assert main(["sweep", str(QUICKSTART), "--out", str(tmp_path / "d"), "--jobs", "2", "--quiet", *sets]) == 0
     assert "4 parts" in capsys.readouterr().out
     assert main(["collect", str(tmp_path / "d"), "-o", str(tmp_path / "all.nc")]) == 0
