@@ -1,10 +1,11 @@
-"""A plain, slow reference trainer in the style of the published code.
+"""A plain, slow reference trainer: dense Laplacian, every inverse computed afresh.
 
 Each step builds the dense Laplacian, appends every boundary condition
 (ground included) as an extra row and column, and inverts the free and the
 clamped constrained matrices separately.  It shares no code with the solver
-in :mod:`edgesim.physics`, which makes it an independent check (tests) and the
-baseline of ``benchmarks/bench_sync.py``.
+in :mod:`edgesim.physics`, which makes it an independent check for the tests.
+(The speed baseline of ``benchmarks/bench_sync.py`` is the published algorithm
+itself, with its first-order inverse updates: ``benchmarks/published_baseline.py``.)
 """
 
 import numpy as np
