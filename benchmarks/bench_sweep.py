@@ -1,7 +1,7 @@
 """Parallel speed of ``edgesim sweep``: a shortened Stern et al. 2024 lambda study on 1 and 2 workers (issue 8).
 
 The study is ``scenarios/stern2024_lambda.toml`` shortened (default: 8 of its
-18 lambda values, 10 realizations, 5000 steps: 8 parts).  Each round runs it
+18 lambda values, 10 realizations, 15000 steps: 8 parts).  Each round runs it
 with ``--jobs 1`` and ``--jobs 2`` into fresh folders (the two alternate, so
 a machine whose speed drifts affects both alike), timing the whole command
 including process start-up; the speed-up is the ratio of the best times
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--lambdas", type=int, default=8, help="how many of the 18 lambda values (parts)")
     parser.add_argument("--realizations", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--steps", type=int, default=15000)
     parser.add_argument("--full", action="store_true", help="also run the full published study on 2 workers")
     args = parser.parse_args(argv)
     from edgesim.scenario import load_scenario
