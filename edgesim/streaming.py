@@ -116,10 +116,11 @@ def run_streaming(scenario: Scenario, output, *, resume: bool = False, checkpoin
     disable = None if progress is None else not progress
     done_steps = run.steps * sum(len(c) for c in stacks[:first_stack])
     done_steps += 0 if training is None else min(training.step, run.steps) * len(stacks[first_stack])
-    saved = -np.inf  # the first segment is checkpointed at once: an interrupted run can always resume
     try:
-        _run_stacks(stacks, first_stack, training, scenario, plan, writer, checkpoint, checkpoint_interval, saved,
-                    done_steps, disable)
+        with tqdm(total=run.steps * len(plan.systems), initial=done_steps, unit="system-step", unit_scale=True,
+                  disable=disable, desc="edgesim") as bar:
+            _run_stacks(scenario, plan, stacks[first_stack:], first_stack, training, writer, checkpoint,
+                        checkpoint_interval, bar)
     except BaseException:
         if not checkpoint.exists():  # nothing to resume from: a partial file alone is of no use
             partial.unlink(missing_ok=True)
@@ -130,23 +131,20 @@ def run_streaming(scenario: Scenario, output, *, resume: bool = False, checkpoin
     return output
 
 
-def _run_stacks(stacks, first_stack, training, scenario, plan, writer, checkpoint, checkpoint_interval, saved,
-                done_steps, disable) -> None:
-    run = scenario.run
-    with tqdm(total=run.steps * len(plan.systems), initial=done_steps,
-              unit="system-step", unit_scale=True, disable=disable, desc="edgesim") as bar:
-        for index in range(first_stack, len(stacks)):
-            chunk = stacks[index]
-            if training is None:
-                training = _training(scenario, plan, chunk, index * run.max_stack)
-            while not training.done:
-                history = training.advance(_segment_end(training, writer.edges),
-                                           lambda n, size=len(chunk): bar.update(n * size))
-                writer.write(chunk, history)
-                if training.done or time.monotonic() - saved >= checkpoint_interval:
-                    _save_checkpoint(checkpoint, scenario, index + training.done, None if training.done else training)
-                    saved = time.monotonic()
-            training = None
+def _run_stacks(scenario, plan, stacks, first_index, training, writer, checkpoint, interval, bar) -> None:
+    """Train the stacks one after the other, writing every segment and checkpointing every ``interval`` s."""
+    saved = -np.inf  # the first segment is checkpointed at once: an interrupted run can always resume
+    for index, chunk in enumerate(stacks, start=first_index):
+        if training is None:
+            training = _training(scenario, plan, chunk, index * scenario.run.max_stack)
+        while not training.done:
+            history = training.advance(_segment_end(training, writer.edges),
+                                       lambda n, size=len(chunk): bar.update(n * size))
+            writer.write(chunk, history)
+            if training.done or time.monotonic() - saved >= interval:
+                _save_checkpoint(checkpoint, scenario, index + training.done, None if training.done else training)
+                saved = time.monotonic()
+        training = None
 
 
 def _training(scenario: Scenario, plan: RunPlan, chunk, start: int) -> SynchronousTraining:
