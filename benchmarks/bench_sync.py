@@ -22,7 +22,7 @@ first-order update), so both are timed over the whole run: the stack runs its
 last one ended with, which is the same training) and one baseline realization
 runs after each chunk, so that a shared machine whose speed drifts affects
 both alike.  Wall-clock and CPU (process) time are both reported.  The full
-run takes 10-12 minutes on 2 cores; ``--quick`` (about a minute) runs
+run takes 10-12 minutes on 2 cores; ``--quick`` (about 15 s) runs
 1e4 steps on 10 and 2 realizations and is a smoke run only.
 
 Run: ``python benchmarks/bench_sync.py [--quick] [--lam LAMBDA]``.

@@ -52,8 +52,11 @@ def _figures(ds) -> str:
     text = (f"training error {float(e0.median()):.3g} -> {float(e1.median()):.3g} V^2 "
             f"(median ratio {float((e1 / e0).median()):.3g})")
     if "accuracy_test" in ds:
-        text += (f", test accuracy {float(ds.accuracy_test.isel(step=0).median()):.3f} -> "
-                 f"{float(ds.accuracy_test.isel(step=-1).median()):.3f}")
+        # a protocol may start with a task that has no classes: from the first record that has an accuracy
+        measured = ds.accuracy_test.dropna("step", how="all")
+        if measured.sizes["step"]:
+            text += (f", test accuracy {float(measured.isel(step=0).median()):.3f} -> "
+                     f"{float(measured.isel(step=-1).median()):.3f}")
     return (text + f"; free power {float(ds.free_power.isel(step=0).median()):.3g} -> "
             f"{float(ds.free_power.isel(step=-1).median()):.3g} W, training energy "
             f"{float(ds.training_energy.isel(step=-1).median()):.3g} J")
@@ -198,8 +201,9 @@ def _check_memory(scenario, plan, output) -> None:
         folder = output.parent
         while not folder.exists():
             folder = folder.parent
-        free = shutil.disk_usage(folder).free
-        if need / 2 > 0.9 * free:
+        usage = shutil.disk_usage(folder)
+        if usage.total and need / 2 > 0.9 * usage.free:  # total 0: a pseudo file system, nothing to compare
+            free = usage.free
             raise ValueError(f"the result file would take about {need / 2 / 2**30:.1f} GiB, more than the free "
                              f"space in {folder} ({free / 2**30:.1f} GiB); {shrink}")
         return

@@ -291,6 +291,11 @@ def edgesim_result(ds: xr.Dataset, path) -> xr.Dataset:
     if "edgesim_version" not in ds.attrs or "scenario" not in ds.attrs:
         raise ValueError(f"{path} is a netCDF file, but not an edgesim result (no edgesim_version/scenario "
                          "attributes)")
+    try:
+        json.loads(ds.attrs["scenario"])
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: its scenario attribute is not valid JSON (the file was edited or damaged)") \
+            from None
     return ds
 
 
@@ -348,6 +353,9 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
 
 def open_result(path: str | Path) -> xr.Dataset:
     """Open a result file (loaded into memory, file closed); a file that is not netCDF is a one-line error."""
+    if Path(path).is_dir():
+        raise ValueError(f"{path} is a folder, not a result file (a sweep folder is combined into one file with "
+                         "edgesim collect)")
     try:
         with xr.open_dataset(path, engine="netcdf4") as ds:
             return ds.load()

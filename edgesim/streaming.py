@@ -108,6 +108,9 @@ def run_streaming(scenario: Scenario, output, *, resume: bool = False, checkpoin
     first_stack, training = 0, None
     if resume:
         first_stack, training = _load_checkpoint(scenario, output)
+        if progress is not False:
+            at = f"step {training.step}" if training is not None else "its start"
+            print(f"resuming {output}: stack {first_stack + 1} of {len(stacks)}, at {at}")
     else:
         for stale in (partial, checkpoint):
             if stale.exists():

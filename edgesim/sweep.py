@@ -23,6 +23,7 @@ import concurrent.futures as cf
 import json
 import multiprocessing
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +85,10 @@ def _prepare(scenario: Scenario, folder: Path) -> None:
         return
     if folder.exists() and any(folder.glob("part-*.nc")):
         raise ValueError(f"{folder} holds part files but no {SWEEP_FILE}; use another --out folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot make the sweep output folder {folder} ({exc.strerror})") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"sweep output folder {folder} is not writable")
     tmp = marker.with_suffix(".json.part")
@@ -121,24 +125,30 @@ def run_sweep(scenario: Scenario, folder, *, jobs: int | None = None, scheduler:
         The part files, in part order.
     """
     folder = Path(folder)
-    _prepare(scenario, folder)
     parts = sweep_parts(scenario)
-    todo = [p for p in parts if not (folder / p.name).exists()]
     text = scenario.to_json()
     disable = None if progress is None else not progress
-    with tqdm(total=len(parts), initial=len(parts) - len(todo), unit="part", disable=disable,
-              desc="edgesim sweep") as bar:
-        if todo:
-            with _executor(jobs, scheduler, len(todo)) as executor:
-                futures = [executor.submit(run_part, text, p.values, str(folder / p.name)) for p in todo]
-                try:
-                    for future in cf.as_completed(futures):
-                        future.result()
-                        bar.update(1)
-                except BaseException:
-                    for future in futures:
-                        future.cancel()
-                    raise
+    with _executor(jobs, scheduler, len(parts)) as executor:  # a scheduler is reached before anything is written
+        _prepare(scenario, folder)
+        for stale in folder.glob("*.nc.part"):  # temporary files of parts killed while writing
+            stale.unlink(missing_ok=True)
+        todo = [p for p in parts if not (folder / p.name).exists()]
+        if len(todo) < len(parts) and disable is not True:
+            print(f"{len(parts) - len(todo)} of {len(parts)} parts are already in {folder}: skipped")
+        with tqdm(total=len(parts), initial=len(parts) - len(todo), unit="part", disable=disable,
+                  desc="edgesim sweep") as bar:
+            futures = [executor.submit(run_part, text, p.values, str(folder / p.name)) for p in todo]
+            try:
+                for future in cf.as_completed(futures):
+                    future.result()
+                    bar.update(1)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                if not scheduler:  # the pool's workers ignore Ctrl-C: stop their parts now (none is written)
+                    for child in multiprocessing.active_children():
+                        child.terminate()
+                raise
     return [folder / p.name for p in parts]
 
 
@@ -170,6 +180,10 @@ def _executor(jobs: int | None, scheduler: str | None, n_parts: int):
     workers = min(jobs or os.cpu_count() or 1, n_parts)
     if workers < 1:
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    # Workers stopped by Ctrl-C leave their queue semaphores to multiprocessing's resource tracker, which would
+    # print a warning about them after edgesim's one-line message; the tracker takes its -W options from here.
+    if "ignore::UserWarning:multiprocessing.resource_tracker" not in sys.warnoptions:
+        sys.warnoptions.append("ignore::UserWarning:multiprocessing.resource_tracker")
     # spawn: the parent may hold threads (progress bar, BLAS) that a fork would copy mid-state
     return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                   initializer=_quiet_worker)

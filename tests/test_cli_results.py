@@ -572,9 +572,12 @@ def test_bad_output_path_is_refused_before_the_run(tmp_path, capsys, monkeypatch
     if message == "is not writable" and os.access(tmp_path / "locked", os.W_OK):
         monkeypatch.setattr(os, "access", lambda p, mode: not str(p).endswith("locked"))  # root can write anyway
     import edgesim.runner
+    import edgesim.streaming
 
     ran = []
     monkeypatch.setattr(edgesim.runner, "run_scenario", lambda *a, **k: ran.append(1))
+    monkeypatch.setattr(edgesim.streaming, "run_streaming", lambda *a, **k: ran.append(1))
+    monkeypatch.setattr(edgesim.runner.RunPlan, "of", lambda *a, **k: ran.append(1))  # not even the networks
     out = make(tmp_path)
     assert _cli_run(QUICKSTART, out, QUICK_SET) == 2
     err = capsys.readouterr().err
@@ -696,3 +699,15 @@ def test_stored_edge_subset_float32_and_compression(tmp_path):
         assert stored.conductance.encoding["dtype"] == np.float32 and stored.error_train.encoding["zlib"]
     with pytest.raises(Exception, match=r"run\.conductance_edges: edge 999 does not exist"):
         run_scenario(load_scenario(QUICKSTART, QUICK_SET + ["run.conductance_edges=[999]"]))
+
+
+def test_a_folder_or_an_edited_scenario_attribute_is_a_one_line_error(tmp_path, capsys, quick):
+    assert main(["inspect", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    ds = open_result(quick[0])
+    ds.attrs["scenario"] = "{not json"
+    edited = tmp_path / "edited.nc"
+    write_netcdf(ds, edited)
+    assert main(["rerun", str(edited), "-o", str(tmp_path / "out.nc")]) == 2
+    err = capsys.readouterr().err
+    assert "scenario attribute is not valid JSON" in err and str(edited) in err and err.count("\n") == 1

@@ -601,9 +601,8 @@ COVERAGE = {
     "dillavou2022_divider.toml": "test_reproduction", "dillavou2022_allostery.toml": "test_reproduction",
     "dillavou2022_regression.toml": "test_reproduction", "dillavou2022_iris.toml": "test_reproduction",
     "dillavou2022_damage.toml": "test_damage_control", "dillavou2022_task_switching.toml": "test_damage_control",
-    "transistor_lambda_control.toml": "test_damage_control",
     "stern2024_lambda.toml": "long", "stern2024_kappa.toml": "long", "stern2024_lambda_control.toml": "long",
-    "pruning_sweep.toml": "long", "desync.toml": "long", "desync_taps.toml": "long",
+    "pruning_sweep.toml": "long", "transistor_lambda_control.toml": "long", "desync.toml": "long", "desync_taps.toml": "long",
 }
 
 

@@ -238,3 +238,29 @@ def test_a_sweep_without_sweep_keys_is_one_part(tmp_path):
     s = load_scenario(DIVIDER, ["run.steps=50"])
     run_sweep(s, tmp_path / "d", jobs=1, progress=False)
     assert_same_values(collect(tmp_path / "d"), run_scenario(s, progress=False))
+
+
+def test_sigterm_ends_a_sweep_with_one_line_and_no_running_workers(tmp_path):
+    folder = tmp_path / "d"
+    proc = subprocess.Popen([sys.executable, "-m", "edgesim.cli", "sweep", str(QUICKSTART), "--out", str(folder),
+                             "--jobs", "2", "--quiet", "--set", "run.steps=20000"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (folder / SWEEP_FILE).exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(2)  # the workers are busy with their parts
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip() == (f"edgesim: interrupted; finished parts are kept in {folder}; run the same command again "
+                           "to continue")
+    assert not list(folder.glob("part-*.nc"))
+
+
+def test_rerun_of_a_collected_sweep_reproduces_it(pool_sweep, tmp_path, capsys):
+    collected = tmp_path / "all.nc"
+    assert main(["collect", str(pool_sweep[0]), "-o", str(collected)]) == 0
+    assert main(["rerun", str(collected), "-o", str(tmp_path / "again.nc"), "--quiet"]) == 0
+    again, first = open_result(tmp_path / "again.nc"), open_result(collected)
+    for name in first.variables:
+        np.testing.assert_allclose(again[name].values, first[name].values, rtol=1e-12, atol=0, equal_nan=True,
+                                   err_msg=name)
