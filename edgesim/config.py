@@ -450,6 +450,35 @@ class EngineConfig:
         return self.kind
 
 
+#: Solver backends (``solver.backend``): see :mod:`edgesim.linalg`.
+SOLVER_BACKENDS = ("auto", "dense", "lu", "cg", "amg")
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """``[solver]``: how the network equations are solved, for the trainer and the engines.
+
+    Attributes
+    ----------
+    backend : {"auto", "dense", "lu", "cg", "amg"}
+        ``dense``: batched Cholesky of small networks; ``lu``: sparse LU (the
+        exact reference); ``cg``: conjugate gradients preconditioned by a kept
+        LU of an earlier state; ``amg``: the same with an algebraic multigrid
+        preconditioner (needs pyamg).  ``auto``: ``dense`` up to 400 nodes, else ``lu``.
+    tolerance : float
+        Normwise backward error at which the iterative backends stop, in (0, 1e-2].
+    """
+
+    backend: str = "auto"
+    tolerance: float = 1e-14
+
+    def __post_init__(self):
+        _choice("solver", "backend", self.backend, SOLVER_BACKENDS)
+        _number("solver", "tolerance", self.tolerance, positive=True)
+        _in_range("solver", "tolerance", self.tolerance, 0, 1e-2)
+
+
+
 # -- hardware ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ClockSpec:

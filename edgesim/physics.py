@@ -43,9 +43,9 @@ from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from scipy.linalg import lapack
 
+from .linalg import BACKENDS, make_backend
 from .network import Network
 
 __all__ = [
@@ -250,8 +250,12 @@ class TwinSolver:
     boundaries : sequence of Boundary
         Matching boundary conditions; all must have the same number of inputs
         and outputs.
-    backend : {"auto", "dense", "sparse"}
-        ``auto`` uses the dense batched backend up to :data:`DENSE_MAX_NODES` nodes.
+    backend : {"auto", "dense", "lu", "cg", "amg"}
+        ``auto`` uses the dense batched backend up to :data:`DENSE_MAX_NODES` nodes,
+        else the sparse LU; ``cg`` and ``amg`` are the iterative backends of
+        :mod:`edgesim.linalg` (``sparse`` is another name for ``lu``).
+    tolerance : float
+        Relative residual of the iterative backends, in (0, 1e-2].
 
     Notes
     -----
@@ -260,7 +264,7 @@ class TwinSolver:
     """
 
     def __init__(self, networks: Sequence[Network], boundaries: Sequence[Boundary],
-                 backend: str = "auto"):
+                 backend: str = "auto", tolerance: float = 1e-14):
         networks = list(networks)
         boundaries = list(boundaries)
         if len(networks) != len(boundaries) or not networks:
@@ -299,10 +303,17 @@ class TwinSolver:
         self._gather_u = slot + self.edge_u[:, None, :]
         self._gather_v = slot + self.edge_v[:, None, :]
         if backend == "auto":
-            backend = "dense" if self.n_nodes <= DENSE_MAX_NODES else "sparse"
-        if backend not in ("dense", "sparse"):
-            raise ValueError(f"unknown solver backend {backend!r}; use 'auto', 'dense' or 'sparse'")
+            backend = "dense" if self.n_nodes <= DENSE_MAX_NODES else "lu"
+        if backend == "sparse":
+            backend = "lu"
+        if backend not in ("dense",) + BACKENDS:
+            raise ValueError(f"unknown solver backend {backend!r}; use 'auto', 'dense' or one of "
+                             f"{', '.join(BACKENDS)}")
+        if not 0 < tolerance <= 1e-2:
+            raise ValueError(f"solver tolerance must lie in (0, 1e-2], got {tolerance!r}")
+        #: "dense" (batched Cholesky) or a sparse backend of :mod:`edgesim.linalg` ("lu", "cg", "amg").
         self.backend = backend
+        self._linear = [] if backend == "dense" else [make_backend(backend, tolerance) for _ in networks]
         self._plan_key = None
         self._cache_key = None
         self._cache = None
@@ -442,7 +453,6 @@ class TwinSolver:
     def _sparse_solve(self, k, gauge, C):
         R, N, m = self.n_systems, self.n_nodes, self.n_rows
         out = np.empty((R, m, N))
-        self._factors = []
         for r in range(R):
             u, v = self.edge_u[r], self.edge_v[r]
             gu, gv = gauge[r, u], gauge[r, v]
@@ -453,14 +463,9 @@ class TwinSolver:
             vals = np.concatenate([kr * ~gu, kr * ~gv, -kr[off], -kr[off], np.ones(gauge[r].sum())])
             A = sp.csc_matrix((vals, (rows, cols)), shape=(N, N))
             try:
-                lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                               options={"SymmetricMode": True})
-            except RuntimeError as exc:  # SuperLU reports a singular matrix this way
-                raise np.linalg.LinAlgError(
-                    f"system {r}: the reduced Laplacian could not be factored ({exc}); "
-                    "check conductance values") from None
-            out[r] = lu.solve(np.ascontiguousarray(C[r].T)).T
-            self._factors.append(lu)
+                out[r] = self._linear[r].solve(A, np.ascontiguousarray(C[r].T)).T
+            except np.linalg.LinAlgError as exc:
+                raise np.linalg.LinAlgError(f"system {r}: {exc}") from None
         return out
 
     def solve_last(self, system: int, rhs: np.ndarray) -> np.ndarray:
@@ -474,7 +479,12 @@ class TwinSolver:
             if info != 0:
                 raise np.linalg.LinAlgError(f"system {system}: LAPACK dpotrs failed (info={info})")
             return x
-        return self._factors[system].solve(np.ascontiguousarray(rhs))
+        return self._linear[system].solve_current(np.ascontiguousarray(rhs))
+
+    @property
+    def linear_stats(self) -> list[dict]:
+        """Per system: solves, factorizations and iterations of its sparse backend so far (dense: empty)."""
+        return [backend.stats for backend in self._linear]
 
     def gauge_mask(self) -> np.ndarray:
         """Nodes pinned by the current gauge plan (R, N)."""

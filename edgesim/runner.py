@@ -148,6 +148,7 @@ def _run_synchronous(scenario: Scenario, plan: RunPlan, bar, initial=None, faile
                                  alpha=[s.learning.alpha for s in resolved], eta=[s.learning.eta for s in resolved],
                                  lam=[s.learning.lambda_ for s in resolved], record_at=plan.record_steps,
                                  conductance_every=run.conductance_every, step_duration=run.step_duration,
+                                 solver_backend=scenario.solver.backend, solver_tolerance=scenario.solver.tolerance,
                                  control=scenario.control, damage=[s.damage for s in resolved],
                                  tolerance=[s.control.tolerance for s in resolved],
                                  seeds=[realization_seed(run.seed, r) for _, _, r in chunk],
@@ -172,6 +173,7 @@ def _run_engine(scenario: Scenario, plan: RunPlan, bar, initial=None, failed=Non
                                  seed=realization_seed(run.seed, r), record_steps=plan.record_steps,
                                  conductance_every=run.conductance_every, progress=bar.update,
                                  control=resolved.control, damage=resolved.damage, step_duration=run.step_duration,
+                                 solver=scenario.solver,
                                  failed=None if failed is None else failed[i])
         kinds.add(info["engine"])
         histories.append(([system], history))

@@ -29,8 +29,7 @@ from pathlib import Path
 
 from .config import (PRESET_LEARNING, PRESETS, ClockSpec, ComparatorSpec, ConfigError, ControlConfig, DamageConfig,
                      DamageEvent, EngineConfig, HardwareSpec, LearningConfig, MemorySpec, NetworkConfig, PhaseConfig,
-                     Pruning,
-                     RandomFailures, Removal, RunConfig, TapLadder, TaskConfig)
+                     Pruning, RandomFailures, Removal, RunConfig, SolverConfig, TapLadder, TaskConfig)
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "parse_scenario", "apply_overrides", "SWEEPABLE"]
 
@@ -40,7 +39,7 @@ ScenarioError = ConfigError
 #: Scenario sections and the configuration class each one builds.
 SECTIONS = {"run": RunConfig, "network": NetworkConfig, "task": TaskConfig, "learning": LearningConfig,
             "engine": EngineConfig, "clock": ClockSpec, "comparator": ComparatorSpec, "memory": MemorySpec,
-            "control": ControlConfig, "damage": DamageConfig}
+            "control": ControlConfig, "damage": DamageConfig, "solver": SolverConfig}
 #: Nested tables: (section class, key) -> the class of the table, or [class] for an array of tables.
 NESTED = {(LearningConfig, "taps"): TapLadder, (DamageConfig, "random"): RandomFailures,
           (DamageConfig, "event"): [DamageEvent], (DamageConfig, "removal"): [Removal],
@@ -103,7 +102,7 @@ class Scenario:
 
     Attributes
     ----------
-    run, network, task, learning, engine, hardware, control, damage
+    run, network, task, learning, engine, hardware, control, damage, solver
         The configuration objects of :mod:`edgesim.config`.
     phases : tuple of PhaseConfig
         A protocol of successive phases (empty: one phase, the scenario itself).
@@ -123,6 +122,7 @@ class Scenario:
     control: ControlConfig = field(default_factory=ControlConfig)
     damage: DamageConfig = field(default_factory=DamageConfig)
     phases: tuple = ()
+    solver: SolverConfig = field(default_factory=SolverConfig)
 
     def phase(self, i: int) -> "Scenario":
         """The scenario of phase ``i`` alone: its task, learning and length, no phases."""
@@ -178,7 +178,7 @@ class Scenario:
 
         data = {"title": self.title, "run": table(self.run), "network": table(self.network),
                 "task": table(self.task), "learning": table(self.learning), "engine": table(self.engine),
-                "control": table(self.control), "damage": table(self.damage),
+                "control": table(self.control), "damage": table(self.damage), "solver": table(self.solver),
                 "phase": [{"name": p.name, "steps": p.steps, "task": table(p.task), "learning": table(p.learning),
                            "damage": table(p.damage)} for p in self.phases],
                 "sweep": {k: list(v) for k, v in self.sweep.items()}}
@@ -269,7 +269,8 @@ def parse_scenario(data: dict) -> Scenario:
     if control.kind == "feedback" and learning.lambda_ <= 0:
         raise ScenarioError("control.kind = 'feedback' changes lambda multiplicatively: learning.lambda (its "
                             "starting value) must be > 0")
-    scenario = Scenario(run, network, task, learning, engine, hardware, sweep, title, control, damage, phases)
+    solver = _section(SolverConfig, "solver", raw["solver"])
+    scenario = Scenario(run, network, task, learning, engine, hardware, sweep, title, control, damage, phases, solver)
     _check_consistency(scenario, raw, sweep)
     _check_dotted_sweep(scenario)
     return scenario

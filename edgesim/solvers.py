@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .config import EngineConfig
+from .linalg import BACKENDS
 from .network import Network
 from .physics import Boundary, Response, TwinSolver
 
@@ -135,7 +136,7 @@ class LowRankEquilibrium(Equilibrium):
     boundary : Boundary
     conductance : ndarray (E,)
         Initial conductances (S).
-    backend : {"auto", "dense", "sparse"}
+    backend : {"auto", "dense", "lu", "cg", "amg"}
         Direct solver of :class:`~edgesim.physics.TwinSolver`.
     max_rank : int
         Changed edges kept as a correction before refactoring (0: always refactor).
@@ -144,8 +145,9 @@ class LowRankEquilibrium(Equilibrium):
     """
 
     def __init__(self, network: Network, boundary: Boundary, conductance: np.ndarray, *, backend: str = "auto",
-                 max_rank: int = _DEFAULT.max_rank, tolerance: float = _DEFAULT.lowrank_tolerance):
-        self._solver = TwinSolver([network], [boundary], backend=backend)
+                 max_rank: int = _DEFAULT.max_rank, tolerance: float = _DEFAULT.lowrank_tolerance,
+                 solver_tolerance: float = 1e-14):
+        self._solver = TwinSolver([network], [boundary], backend=backend, tolerance=solver_tolerance)
         self._edges = network.edges
         E = network.n_edges
         self._k = np.array(conductance, dtype=float)
@@ -287,9 +289,10 @@ class LowRankEquilibrium(Equilibrium):
 
 
 def make_equilibrium(network: Network, boundary: Boundary, conductance: np.ndarray, *, backend: str = "auto",
-                     max_rank: int = _DEFAULT.max_rank, tolerance: float = _DEFAULT.lowrank_tolerance) -> Equilibrium:
+                     max_rank: int = _DEFAULT.max_rank, tolerance: float = _DEFAULT.lowrank_tolerance,
+                     solver_tolerance: float = 1e-14) -> Equilibrium:
     """The equilibrium of one system for a solver ``backend`` (see :class:`LowRankEquilibrium`)."""
-    if backend in ("auto", "dense", "sparse"):
+    if backend in ("auto", "dense", "sparse") + BACKENDS:
         return LowRankEquilibrium(network, boundary, conductance, backend=backend, max_rank=max_rank,
-                                  tolerance=tolerance)
-    raise ValueError(f"unknown solver backend {backend!r}; use 'auto', 'dense' or 'sparse'")
+                                  tolerance=tolerance, solver_tolerance=solver_tolerance)
+    raise ValueError(f"unknown solver backend {backend!r}; use 'auto', 'dense' or one of {', '.join(BACKENDS)}")

@@ -159,6 +159,7 @@ def _training(scenario: Scenario, plan: RunPlan, chunk, start: int) -> Synchrono
         alpha=[s.learning.alpha for s in resolved], eta=[s.learning.eta for s in resolved],
         lam=[s.learning.lambda_ for s in resolved], record_at=plan.record_steps,
         conductance_every=run.conductance_every, step_duration=run.step_duration, control=scenario.control,
+        solver_backend=scenario.solver.backend, solver_tolerance=scenario.solver.tolerance,
         tolerance=[s.control.tolerance for s in resolved],
         seeds=[realization_seed(run.seed, r) for _, _, r in chunk])
 

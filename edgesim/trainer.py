@@ -210,7 +210,7 @@ class _DamageState:
 def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
                       initial_conductance: Sequence[np.ndarray], *, alpha=None, eta=None, lam=None,
                       record_at: np.ndarray | None = None, conductance_every: int = 1,
-                      step_duration: float = 1.0, solver_backend: str = "auto",
+                      step_duration: float = 1.0, solver_backend: str = "auto", solver_tolerance: float = 1e-14,
                       control: ControlConfig | None = None, tolerance=None, damage=None,
                       seeds=None, failed=None, progress=None) -> History:
     """Train a stack of systems with synchronous updates of every edge.
@@ -236,6 +236,8 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
         (the first and last are always kept).
     step_duration : float
         Simulated seconds per step (sets the ``time`` axis and the energy units).
+    solver_backend, solver_tolerance
+        Solver backend and iterative tolerance (see :class:`edgesim.config.SolverConfig`).
     control : ControlConfig, optional
         Lambda feedback or early stopping (:mod:`edgesim.control`); lambda starts at ``lam``.
         The controller samples the error of the examples presented at each step.
@@ -256,7 +258,8 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
     """
     training = SynchronousTraining(tasks, config, steps, initial_conductance, alpha=alpha, eta=eta, lam=lam,
                                    record_at=record_at, conductance_every=conductance_every,
-                                   step_duration=step_duration, solver_backend=solver_backend, control=control,
+                                   step_duration=step_duration, solver_backend=solver_backend,
+                                   solver_tolerance=solver_tolerance, control=control,
                                    tolerance=tolerance, damage=damage, seeds=seeds, failed=failed)
     return training.finish(training.advance(steps + 1, progress))
 
@@ -274,16 +277,18 @@ class SynchronousTraining:
     def __init__(self, tasks: Sequence[Task], config: LearningConfig, steps: int,
                  initial_conductance: Sequence[np.ndarray], *, alpha=None, eta=None, lam=None,
                  record_at: np.ndarray | None = None, conductance_every: int = 1, step_duration: float = 1.0,
-                 solver_backend: str = "auto", control: ControlConfig | None = None, tolerance=None, damage=None,
+                 solver_backend: str = "auto", solver_tolerance: float = 1e-14, control: ControlConfig | None = None,
+                 tolerance=None, damage=None,
                  seeds=None, failed=None):
         tasks = list(tasks)
         R = len(tasks)
         self.tasks, self.config, self.steps, self.step_duration = tasks, config, steps, step_duration
-        self.solver_backend = solver_backend
+        self.solver_backend, self.solver_tolerance = solver_backend, solver_tolerance
         self.data = _Stack.of(tasks)
         if steps < 0:
             raise ValueError(f"steps must be >= 0, got {steps}")
-        self.solver = TwinSolver([t.network for t in tasks], [t.boundary for t in tasks], backend=solver_backend)
+        self.solver = TwinSolver([t.network for t in tasks], [t.boundary for t in tasks], backend=solver_backend,
+                                 tolerance=solver_tolerance)
         self.alpha = _per_system(config.alpha if alpha is None else alpha, R, "alpha")
         self.eta = _per_system(config.eta if eta is None else eta, R, "eta")
         self.lam = _per_system(config.lambda_ if lam is None else lam, R, "lambda")
@@ -327,7 +332,7 @@ class SynchronousTraining:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.solver = TwinSolver([t.network for t in self.tasks], [t.boundary for t in self.tasks],
-                                 backend=self.solver_backend)
+                                 backend=self.solver_backend, tolerance=self.solver_tolerance)
 
     @property
     def done(self) -> bool:

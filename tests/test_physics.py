@@ -333,7 +333,7 @@ def test_auto_backend_choice():
     assert small.backend == "dense"
     n = int(np.ceil(np.sqrt(DENSE_MAX_NODES + 1)))
     big = TwinSolver([square_lattice(n, n)], [Boundary(0, [(n * n - 1, -1)], [(1, -1)])])
-    assert big.backend == "sparse"
+    assert big.backend == "lu"
 
 
 @by_backend

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from ..config import ControlConfig, DamageConfig, EngineConfig, HardwareSpec, LearningConfig
+from ..config import ControlConfig, DamageConfig, EngineConfig, HardwareSpec, LearningConfig, SolverConfig
 from ..control import LambdaController
 from ..damage import damage_schedule, store_recovery
 from ..hardware import edge_parameters
@@ -25,7 +25,7 @@ def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engin
              initial_conductance: np.ndarray, record_times: np.ndarray, *, seed: int,
              record_steps: np.ndarray | None = None, conductance_every: int = 1, progress=None,
              processes=(), control: ControlConfig | None = None, damage: DamageConfig | None = None,
-             step_duration: float = 1.0, failed=None) -> tuple[History, dict]:
+             step_duration: float = 1.0, failed=None, solver: SolverConfig | None = None) -> tuple[History, dict]:
     """Simulate one system with autonomous edges.
 
     Parameters
@@ -63,6 +63,8 @@ def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engin
         Failures (:mod:`edgesim.damage`); steps are converted to seconds with ``step_duration``.
     step_duration : float
         Seconds per step of the damage schedule.
+    solver : SolverConfig, optional
+        Solver backend and tolerance of the shared physics (default: automatic).
     failed : (alive, frozen), optional
         Edges already removed or frozen at t = 0 (a protocol's earlier phases).
 
@@ -89,8 +91,9 @@ def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engin
         gain = 1.0 + control.gain_mismatch_std * normal(seed, "lambda gain", np.arange(E), 0)
     model = EdgeModel(hardware, params, seed, learning, controller, gain)
     state, _ = model.initial_state(initial_conductance)
+    solver = solver or SolverConfig()
     physics = SharedPhysics(task.network, task.boundary, state.conductance, params.twin_factor, engine.settle_time,
-                            engine.max_rank, engine.lowrank_tolerance)
+                            engine.max_rank, engine.lowrank_tolerance, solver.backend, solver.tolerance)
     if failed is not None and (not failed[0].all() or failed[1].any()):
         physics.set_alive(np.flatnonzero(~failed[0]), False, 0.0)
         state.frozen |= failed[1]
