@@ -21,7 +21,7 @@ from .scenario import ScenarioError, load_scenario
 __all__ = ["main"]
 
 
-def _summary(ds, max_lines: int = 12) -> str:
+def _summary(ds, max_lines: int = 40) -> str:
     """What a run did: one line per sweep value (pooled over realizations), errors with units."""
     lines = [f"{ds.attrs.get('title', 'edgesim run')}",
              f"  network: {ds.attrs.get('network')}, task: {ds.attrs.get('task')}, "

@@ -464,7 +464,8 @@ class SolverConfig:
         ``dense``: batched Cholesky of small networks; ``lu``: sparse LU (the
         exact reference); ``cg``: conjugate gradients preconditioned by a kept
         LU of an earlier state; ``amg``: the same with an algebraic multigrid
-        preconditioner (needs pyamg).  ``auto``: ``dense`` up to 400 nodes, else ``lu``.
+        preconditioner (needs pyamg).  ``auto``: ``dense`` up to 400 nodes, ``lu`` up to
+        20,000 nodes, else ``cg`` (from the measurements of ``benchmarks/bench_scale.py``).
     tolerance : float
         Normwise backward error at which the iterative backends stop, in (0, 1e-2].
     """

@@ -60,10 +60,15 @@ __all__ = [
     "mean_square_from_drops",
     "second_moment",
     "DENSE_MAX_NODES",
+    "LU_MAX_NODES",
 ]
 
 #: Networks with at most this many nodes use the batched dense backend.
 DENSE_MAX_NODES = 400
+#: Up to this many nodes ``auto`` refactors with the sparse LU at every step; above it, conjugate gradients
+#: with a kept LU win (``benchmarks/bench_scale.py`` on the 2-core development machine: a tie at 1e4 edges,
+#: 1.7x to 2.6x at 1e5 edges and 2.8x to 6x at 1e6 edges; see docs/solvers.md).
+LU_MAX_NODES = 20_000
 
 
 class BoundaryError(ValueError):
@@ -252,7 +257,7 @@ class TwinSolver:
         and outputs.
     backend : {"auto", "dense", "lu", "cg", "amg"}
         ``auto`` uses the dense batched backend up to :data:`DENSE_MAX_NODES` nodes,
-        else the sparse LU; ``cg`` and ``amg`` are the iterative backends of
+        the sparse LU up to :data:`LU_MAX_NODES`, else ``cg``; ``cg`` and ``amg`` are the iterative backends of
         :mod:`edgesim.linalg` (``sparse`` is another name for ``lu``).
     tolerance : float
         Relative residual of the iterative backends, in (0, 1e-2].
@@ -303,7 +308,7 @@ class TwinSolver:
         self._gather_u = slot + self.edge_u[:, None, :]
         self._gather_v = slot + self.edge_v[:, None, :]
         if backend == "auto":
-            backend = "dense" if self.n_nodes <= DENSE_MAX_NODES else "lu"
+            backend = "dense" if self.n_nodes <= DENSE_MAX_NODES else "lu" if self.n_nodes <= LU_MAX_NODES else "cg"
         if backend == "sparse":
             backend = "lu"
         if backend not in ("dense",) + BACKENDS:

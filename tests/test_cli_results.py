@@ -711,3 +711,10 @@ def test_a_folder_or_an_edited_scenario_attribute_is_a_one_line_error(tmp_path, 
     assert main(["rerun", str(edited), "-o", str(tmp_path / "out.nc")]) == 2
     err = capsys.readouterr().err
     assert "scenario attribute is not valid JSON" in err and str(edited) in err and err.count("\n") == 1
+
+
+def test_summary_of_the_lambda_study_has_a_line_per_lambda(tmp_path, capsys):
+    """The published lambda grid (18 values) is summarised value by value, not pooled."""
+    assert _cli_run(SCENARIOS / "stern2024_lambda.toml", tmp_path / "l.nc", ["run.steps=3", "run.realizations=1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(": training error") == 18 and "pooled" not in out

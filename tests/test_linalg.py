@@ -146,3 +146,9 @@ def test_amg_without_pyamg_names_the_install_step(monkeypatch):
     net = square_lattice(5, 5)
     with pytest.raises(ValueError, match=r"pip install 'edgesim\[amg\]'"):
         TwinSolver([net], [Boundary(0, [(3, -1)], [(7, -1)])], backend="amg")
+
+
+@pytest.mark.parametrize("side, backend", [(15, "dense"), (100, "lu"), (150, "cg")])
+def test_auto_picks_the_backend_measured_fastest_for_the_size(side, backend):
+    net = square_lattice(side, side)
+    assert TwinSolver([net], [Boundary(0, [(3, -1)], [(7, -1)])]).backend == backend
