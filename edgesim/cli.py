@@ -186,14 +186,30 @@ def _check_memory(scenario, plan, output) -> None:
     import shutil
 
     from .history import conductance_records
+    from .physics import estimate_solver_bytes
+    from .runner import RunPlan, sweep_points
     from .streaming import streamable
 
-    run = scenario.run
-    n_rec = len(plan.record_steps)
-    need = estimate_result_bytes(
-        len(plan.systems), n_rec, len(conductance_records(n_rec, run.conductance_every)),
-        max(net.n_edges for net in plan.networks), len(plan.tasks[0].boundary.outputs), plan.tasks[0].n_train,
-        scenario.engine.kind != "synchronous")
+    need = solver_need = 0
+    for values in sweep_points(scenario.dotted_sweep):  # one run per point of the scenario-wide keys
+        point = scenario.point(values) if values else scenario
+        point_plan = RunPlan.of(point) if values else plan
+        run = point.run
+        n_rec = len(point_plan.record_steps)
+        nets = point_plan.networks
+        need += estimate_result_bytes(
+            len(point_plan.systems), n_rec, len(conductance_records(n_rec, run.conductance_every)),
+            max(net.n_edges for net in nets), len(point_plan.tasks[0].boundary.outputs),
+            point_plan.tasks[0].n_train, point.engine.kind != "synchronous")
+        stack = min(len(point_plan.systems), run.max_stack) if point.engine.kind == "synchronous" else 1
+        solver_need = max(solver_need, estimate_solver_bytes(max(n.n_nodes for n in nets), max(n.n_edges for n in nets),
+                                                             stack, point.solver.backend))
+    available = _available_memory()
+    if solver_need > 0.8 * available:
+        raise ValueError(f"solving this network would need about {solver_need / 2**30:.1f} GiB of memory with "
+                         f"solver.backend = '{scenario.solver.backend}', more than this machine has "
+                         f"({available / 2**30:.1f} GiB); solver.backend = 'amg' needs the least, or use a smaller "
+                         "network or fewer stacked systems (run.max_stack)")
     shrink = ("record fewer points (run.record_points or a larger run.record_every), keep fewer conductance "
               "snapshots (a larger run.conductance_every, or run.conductance_edges / run.conductance_dtype = "
               "'float32') or run fewer systems (sweep values x run.realizations)")
@@ -207,8 +223,7 @@ def _check_memory(scenario, plan, output) -> None:
             raise ValueError(f"the result file would take about {need / 2 / 2**30:.1f} GiB, more than the free "
                              f"space in {folder} ({free / 2**30:.1f} GiB); {shrink}")
         return
-    available = _available_memory()
-    if need > 0.8 * available:
+    if need + solver_need > 0.8 * available:
         raise ValueError(f"the recorded results would need about {need / 2**30:.1f} GiB of memory, more than this "
                          f"machine has ({available / 2**30:.1f} GiB); {shrink}")
 

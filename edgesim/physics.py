@@ -61,6 +61,7 @@ __all__ = [
     "second_moment",
     "DENSE_MAX_NODES",
     "LU_MAX_NODES",
+    "estimate_solver_bytes",
 ]
 
 #: Networks with at most this many nodes use the batched dense backend.
@@ -498,6 +499,21 @@ class TwinSolver:
     def constraint_matrix(self) -> np.ndarray:
         """Constraint rows ``C`` of the current gauge plan (R, m, N): ``A Z = C^T``, gauge columns removed."""
         return self._constraint
+
+
+#: Peak memory per edge of one system's sparse solve (bytes), from ``benchmarks/bench_scale.py`` at 1e5 and 1e6
+#: edges (the largest measured, rounded up): the LU's fill dominates ``lu`` and ``cg``.
+SOLVER_BYTES_PER_EDGE = {"lu": 2000, "cg": 2000, "amg": 800}
+
+
+def estimate_solver_bytes(n_nodes: int, n_edges: int, n_systems: int = 1, backend: str = "auto") -> int:
+    """Memory (bytes) the solver needs for a stack of ``n_systems`` networks of this size, ``backend`` as resolved
+    by :class:`TwinSolver` (``auto``: by size)."""
+    if backend == "auto":
+        backend = "dense" if n_nodes <= DENSE_MAX_NODES else "lu" if n_nodes <= LU_MAX_NODES else "cg"
+    if backend == "dense":
+        return int(n_systems * 8 * n_nodes * n_nodes * 2)  # matrices and factors
+    return int(n_systems * SOLVER_BYTES_PER_EDGE.get("lu" if backend == "sparse" else backend, 2000) * n_edges)
 
 
 def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:

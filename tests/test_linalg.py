@@ -152,3 +152,17 @@ def test_amg_without_pyamg_names_the_install_step(monkeypatch):
 def test_auto_picks_the_backend_measured_fastest_for_the_size(side, backend):
     net = square_lattice(side, side)
     assert TwinSolver([net], [Boundary(0, [(3, -1)], [(7, -1)])]).backend == backend
+
+
+def test_a_network_too_large_for_memory_is_refused_before_the_run(tmp_path, capsys, monkeypatch):
+    """A 1e7-edge lattice on a machine with 4 GiB: refused with the estimate, before any network is solved."""
+    from edgesim.cli import main
+
+    monkeypatch.setattr("edgesim.cli._available_memory", lambda: 4 * 2**30)
+    out = tmp_path / "big.nc"
+    code = main(["run", "scenarios/quickstart.toml", "-o", str(out), "--set", "network.kind='square_lattice'",
+                 "--set", "network.nx=2236", "--set", "task.n_train=1", "--set", "task.n_test=1", "--set",
+                 "sweep={}", "--set", "run.realizations=1", "--set", "task.n_sources=1", "--set", "task.n_targets=1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "GiB of memory with solver.backend = 'auto'" in err and "'amg' needs the least" in err
+    assert not out.exists()
