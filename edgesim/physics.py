@@ -501,9 +501,9 @@ class TwinSolver:
         return self._constraint
 
 
-#: Peak memory per edge of one system's sparse solve (bytes), from ``benchmarks/bench_scale.py`` at 1e5 and 1e6
-#: edges (the largest measured, rounded up): the LU's fill dominates ``lu`` and ``cg``.
-SOLVER_BYTES_PER_EDGE = {"lu": 2000, "cg": 2000, "amg": 800}
+#: Peak memory per edge of one system's sparse solve (bytes), from ``benchmarks/bench_scale.py`` at 1e6
+#: edges (1.3 to 1.9 kB) and 1e7 (1.1 kB, issue 9): the LU's fill dominates ``lu`` and ``cg``.
+SOLVER_BYTES_PER_EDGE = {"lu": 1500, "cg": 1500, "amg": 800}
 
 
 def estimate_solver_bytes(n_nodes: int, n_edges: int, n_systems: int = 1, backend: str = "auto") -> int:
