@@ -12,12 +12,11 @@ Run: ``python benchmarks/bench_big_runs.py [--sizes 1e6 1e7]``.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from child_process import LATTICE_REGRESSION, run_measured
 
 SCENARIO = """
 title = "bench_big_runs: {edges:.0e}-edge open lattice"
@@ -30,17 +29,7 @@ conductance_edges = {subset}
 [network]
 kind = "square_lattice"
 nx = {side}
-[task]
-kind = "edge_regression"
-n_sources = 1
-n_targets = 1
-n_train = 1
-n_test = 1
-[learning]
-rule = "coupled"
-alpha = 0.5
-eta = 1e-3
-"""
+""" + LATTICE_REGRESSION
 
 STEPS = {1e6: 100, 1e7: 10}
 
@@ -56,17 +45,14 @@ def main(argv=None) -> int:
             subset = list(range(0, int(size) - 2 * side, int(size) // 1000))[:1000]
             path.write_text(SCENARIO.format(edges=size, steps=STEPS.get(size, 10), side=side, subset=subset))
             out = Path(folder) / "big.nc"
-            t0 = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, "-m", "edgesim.cli", "run", str(path), "-o", str(out), "--quiet",
-                                     "--overwrite"], stdout=subprocess.PIPE, text=True)
-            _, status, usage = os.wait4(proc.pid, 0)
-            wall = time.perf_counter() - t0
-            summary = proc.stdout.read().strip().splitlines()
-            if os.waitstatus_to_exitcode(status) != 0:
+            code, peak, wall, stdout, _ = run_measured([sys.executable, "-m", "edgesim.cli", "run", str(path), "-o",
+                                                         str(out), "--quiet", "--overwrite"])
+            summary = stdout.strip().splitlines()
+            if code != 0:
                 print(f"{size:.0e} edges: failed")
                 continue
             print(f"{size:.0e} edges ({side} x {side} open lattice), {STEPS.get(size, 10)} steps: {wall:.0f} s, "
-                  f"peak {usage.ru_maxrss / 2**20:.2f} GB, file {out.stat().st_size / 1e6:.1f} MB")
+                  f"peak {peak / 1024:.2f} GB, file {out.stat().st_size / 1e6:.1f} MB")
             print("   " + next(line for line in summary if "training error" in line).strip())
             out.unlink()
     return 0

@@ -16,14 +16,13 @@ Run: ``python benchmarks/bench_memory.py [--quick]`` (quick: 1e3 samples).
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-SCENARIO = """
+from child_process import LATTICE_REGRESSION, run_measured
+
+SCENARIO_HEAD = """
 title = "bench_memory: every conductance of a 1e4-edge lattice at every step"
 [run]
 seed = 1
@@ -34,17 +33,8 @@ conductance_every = 1
 kind = "square_lattice"
 nx = 71
 periodic = true
-[task]
-kind = "edge_regression"
-n_sources = 1
-n_targets = 1
-n_train = 1
-n_test = 1
-[learning]
-rule = "coupled"
-alpha = 0.5
-eta = 1e-3
 """
+SCENARIO = SCENARIO_HEAD + LATTICE_REGRESSION
 
 IN_MEMORY = """
 import sys
@@ -57,12 +47,10 @@ write_netcdf(run_scenario(load_scenario(sys.argv[1]), progress=False), sys.argv[
 
 def peak_of(command: list[str]) -> tuple[float, float]:
     """(peak RSS in MB, wall seconds) of a child process."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(command)}")
-    return usage.ru_maxrss / 1024, time.perf_counter() - t0
+    code, peak, wall, _, err = run_measured(command)
+    if code != 0:
+        raise SystemExit(f"failed: {' '.join(command)}: {err.strip()[-300:]}")
+    return peak, wall
 
 
 def main(argv=None) -> int:

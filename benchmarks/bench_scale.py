@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
+
+from child_process import run_measured
 
 CHILD = r"""
 import json, sys, time
@@ -48,14 +48,11 @@ STEPS = {1e3: 200, 1e4: 40, 1e5: 10, 1e6: 3, 1e7: 1}
 
 
 def measure(side: int, kind: str, backend: str, steps: int) -> dict:
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(side), kind, backend, str(steps)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    out, err = proc.stdout.read(), proc.stderr.read()
-    if os.waitstatus_to_exitcode(status) != 0:
+    code, peak, _, out, err = run_measured([sys.executable, "-c", CHILD, str(side), kind, backend, str(steps)])
+    if code != 0:
         return {"error": (err.strip().splitlines() or ["failed"])[-1][:100]}
     result = json.loads(out)
-    result["peak_mb"] = usage.ru_maxrss / 1024
+    result["peak_mb"] = peak
     return result
 
 
