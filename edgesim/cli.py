@@ -236,6 +236,13 @@ def _inspect(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _resume_options(parser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run into the same output (same scenario and --set values)")
@@ -268,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="run a scenario's sweep points as parallel parts (one file each)")
     sweep.add_argument("scenario", help="scenario TOML file")
     sweep.add_argument("--out", required=True, help="folder for the part files (made if needed)")
-    sweep.add_argument("--jobs", "-j", type=int, help="worker processes (default: all cores)")
+    sweep.add_argument("--jobs", "-j", type=_positive_int, help="worker processes (default: all cores)")
     sweep.add_argument("--scheduler", metavar="ADDRESS",
                        help="run on a dask.distributed scheduler (e.g. tcp://127.0.0.1:8786) instead of local "
                             "processes")

@@ -76,6 +76,9 @@ class DirectLU(LinearBackend):
         self.stats["factorizations"] += 1
         return self.solve_current(B)
 
+    def __getstate__(self):  # SuperLU factors are not picklable; the next solve factors afresh anyway
+        return {**self.__dict__, "_lu": None}
+
     def solve_current(self, B):
         self.stats["solves"] += 1
         return self._lu.solve(np.ascontiguousarray(B))
@@ -107,11 +110,19 @@ class PreconditionedCG(LinearBackend):
         self.refresh_iterations, self.max_iterations = refresh_iterations, max_iterations
         self.stats = {"solves": 0, "factorizations": 0, "iterations": 0}
         self._apply = None
+        self._preconditioned = None
         self._A = None
+        self._norm_a = None
         self._last = None
         self._fresh_iterations = 0  # what a fresh preconditioner needs (multigrid: its usual iteration count)
 
     def _refresh(self, A) -> None:
+        self._build(A)
+        self.stats["factorizations"] += 1
+
+    def _build(self, A) -> None:
+        """The preconditioner from ``A`` (kept, so that a pickled solver rebuilds exactly the same one)."""
+        self._preconditioned = A
         if self.kind == "lu":
             lu = factor_lu(A)
             self._apply = lambda R: lu.solve(np.ascontiguousarray(R))
@@ -121,12 +132,19 @@ class PreconditionedCG(LinearBackend):
             hierarchy = pyamg.smoothed_aggregation_solver(sp.csr_matrix(A), symmetry="symmetric", max_coarse=500)
             M = hierarchy.aspreconditioner(cycle="V")
             self._apply = lambda R: np.column_stack([M @ R[:, j] for j in range(R.shape[1])])
-        self.stats["factorizations"] += 1
+
+    def __getstate__(self):  # closures over factors are not picklable: keep the matrix they came from
+        return {**self.__dict__, "_apply": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self._preconditioned is not None:
+            self._build(self._preconditioned)  # deterministic: the run continues as if never pickled
 
     def solve(self, A, B):
         A = sp.csr_matrix(A)
         B = np.asarray(B, dtype=float)
-        self._A = A
+        self._A, self._norm_a = A, abs(A).sum(1).max()
         if self._apply is None:
             X = self._fresh(A, B)
         else:
@@ -165,7 +183,7 @@ class PreconditionedCG(LinearBackend):
     def _cg(self, A, B, X0):
         """Block PCG, each column its own scalars; returns (X, iterations, converged)."""
         self.stats["solves"] += 1
-        norm_a = abs(A).sum(1).max()  # infinity norm of A
+        norm_a = self._norm_a if A is self._A else abs(A).sum(1).max()  # infinity norm of A
         norm_b = np.abs(B).max(0)
 
         def backward_error(R, X):

@@ -308,10 +308,7 @@ class TwinSolver:
         slot = (np.arange(R)[:, None, None] * m + np.arange(m)[None, :, None]) * self.n_nodes
         self._gather_u = slot + self.edge_u[:, None, :]
         self._gather_v = slot + self.edge_v[:, None, :]
-        if backend == "auto":
-            backend = "dense" if self.n_nodes <= DENSE_MAX_NODES else "lu" if self.n_nodes <= LU_MAX_NODES else "cg"
-        if backend == "sparse":
-            backend = "lu"
+        backend = resolve_backend(backend, self.n_nodes)
         if backend not in ("dense",) + BACKENDS:
             raise ValueError(f"unknown solver backend {backend!r}; use 'auto', 'dense' or one of "
                              f"{', '.join(BACKENDS)}")
@@ -324,6 +321,10 @@ class TwinSolver:
         self._cache_key = None
         self._cache = None
         self._assembly = None
+
+    def __getstate__(self):
+        # the cached response is recomputed on the next call; the backends pickle what they can reuse
+        return {**self.__dict__, "_cache_key": None, "_cache": None, "_factors": None}
 
     # -- gauges -----------------------------------------------------------
     def _plan(self, alive: np.ndarray):
@@ -509,11 +510,17 @@ SOLVER_BYTES_PER_EDGE = {"lu": 1500, "cg": 1500, "amg": 800}
 def estimate_solver_bytes(n_nodes: int, n_edges: int, n_systems: int = 1, backend: str = "auto") -> int:
     """Memory (bytes) the solver needs for a stack of ``n_systems`` networks of this size, ``backend`` as resolved
     by :class:`TwinSolver` (``auto``: by size)."""
-    if backend == "auto":
-        backend = "dense" if n_nodes <= DENSE_MAX_NODES else "lu" if n_nodes <= LU_MAX_NODES else "cg"
+    backend = resolve_backend(backend, n_nodes)
     if backend == "dense":
         return int(n_systems * 8 * n_nodes * n_nodes * 2)  # matrices and factors
-    return int(n_systems * SOLVER_BYTES_PER_EDGE.get("lu" if backend == "sparse" else backend, 2000) * n_edges)
+    return int(n_systems * SOLVER_BYTES_PER_EDGE.get(backend, 1500) * n_edges)
+
+
+def resolve_backend(backend: str, n_nodes: int) -> str:
+    """The backend a name stands for: ``auto`` by network size, ``sparse`` is ``lu``."""
+    if backend == "auto":
+        return "dense" if n_nodes <= DENSE_MAX_NODES else "lu" if n_nodes <= LU_MAX_NODES else "cg"
+    return "lu" if backend == "sparse" else backend
 
 
 def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:

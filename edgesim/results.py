@@ -200,6 +200,9 @@ def combine_parts(parts: list[tuple[dict, xr.Dataset]], scenario) -> xr.Dataset:
     keys = [k for k in scenario.sweep if k in parts[0][0]]
     first = dict(parts[0][1].attrs)
     first.pop("sweep_part", None)
+    for name in ("network", "task"):  # a swept network or task: name every one
+        names = list(dict.fromkeys(str(ds.attrs.get(name, "")) for _, ds in parts))
+        first[name] = "; ".join(names) if len(names) <= 4 else f"{names[0]}; ... ({len(names)} kinds)"
     if not keys:  # nothing swept across parts
         combined = parts[0][1].copy()
         combined.attrs = first
@@ -224,6 +227,10 @@ def combine_parts(parts: list[tuple[dict, xr.Dataset]], scenario) -> xr.Dataset:
                                  join="outer", fill_value=fill or xr.core.dtypes.NA, combine_attrs="override")
     order = [k for k in scenario.sweep if k in combined.dims] + ["realization"]
     combined = combined.transpose(*order, ...)
+    # the parts' steps may differ (a swept run.steps): times follow the combined steps, not the first part's
+    dt = scenario.run.step_duration
+    combined = combined.assign_coords(time=("step", combined.step.values * dt),
+                                      conductance_time=("conductance_step", combined.conductance_step.values * dt))
     for name, values in scenario.sweep.items():
         if name in combined.coords:
             combined[name].attrs.setdefault("long_name", f"swept scenario value {name}")

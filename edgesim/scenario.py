@@ -377,14 +377,20 @@ def _sweep_key(key: str) -> str:
     parts = key.split(".")
     if len(parts) == 2 and SWEEPABLE.get(parts[1]) == parts[0]:
         return parts[1]
-    if len(parts) == 2 and parts[0] == "learning" and parts[1] == "lambda":
-        return "lambda"
     return key
 
 
 #: Scenario-wide keys that cannot be swept, and why.
 _NOT_SWEEPABLE = {"run.seed": "each realization already has its own seed: raise run.realizations",
-                  "run.realizations": "realizations are a dimension of every result already"}
+                  "run.realizations": "realizations are a dimension of every result already",
+                  # a swept value is set in the resolved scenario, where the values derived from these keys are
+                  # already filled in (the preset's hardware and learning values, the clock and supervisor
+                  # periods, the memory kind): sweeping them would leave those at the base scenario's values
+                  "engine.hardware": "other values derive from it (the preset's sections); sweep it in separate "
+                                     "scenarios",
+                  "run.step_duration": "other values derive from it (clock and supervisor periods); sweep it in "
+                                       "separate scenarios",
+                  "learning.rule": "other values derive from it (the memory kind); sweep it in separate scenarios"}
 
 
 def _check_dotted_sweep(scenario: "Scenario") -> None:

@@ -109,8 +109,10 @@ def run_streaming(scenario: Scenario, output, *, resume: bool = False, checkpoin
     if resume:
         first_stack, training = _load_checkpoint(scenario, output)
         if progress is not False:
-            at = f"step {training.step}" if training is not None else "its start"
-            print(f"resuming {output}: stack {first_stack + 1} of {len(stacks)}, at {at}")
+            at = f"at step {training.step}" if training is not None else "at its start"
+            where = f"stack {first_stack + 1} of {len(stacks)}, {at}" if first_stack < len(stacks) else \
+                "every stack done, writing the file"
+            print(f"resuming {output}: {where}")
     else:
         for stale in (partial, checkpoint):
             if stale.exists():

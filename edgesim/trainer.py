@@ -324,16 +324,6 @@ class SynchronousTraining:
         self.Y, self.means = self.data.Y, None
         self.step = 0  # the next step to run
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        del state["solver"]  # factorizations are not picklable; the solver is rebuilt from the tasks
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.solver = TwinSolver([t.network for t in self.tasks], [t.boundary for t in self.tasks],
-                                 backend=self.solver_backend, tolerance=self.solver_tolerance)
-
     @property
     def done(self) -> bool:
         return self.step > self.steps

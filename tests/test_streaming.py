@@ -41,7 +41,9 @@ LONG = ["run.steps=16000", "run.realizations=2", "run.record_every=1", "run.cond
     (QUICKSTART, ["run.steps=300", "run.realizations=2"]),
     (SCENARIOS / "dillavou2022_iris.toml", ["run.steps=300"]),
     (SCENARIOS / "stern2024_lambda_control.toml", ["run.steps=300", "run.realizations=1"]),
-], ids=["regression", "iris", "lambda-feedback"])
+    # the iterative solver's kept preconditioner and warm start survive the pickle
+    (QUICKSTART, ["run.steps=300", "run.realizations=2", "solver.backend='cg'"]),
+], ids=["regression", "iris", "lambda-feedback", "cg-solver"])
 def test_segments_and_pickling_do_not_change_the_records(scenario, overrides):
     """A run advanced in uneven segments, pickled and restored between them, records what one pass records."""
     s = load_scenario(scenario, overrides)
@@ -50,7 +52,8 @@ def test_segments_and_pickling_do_not_change_the_records(scenario, overrides):
     k0 = [initial_conductance(s.with_values(v).learning, plan.tasks[r].network, s.run.seed, r)
           for _, v, r in plan.systems]
     lam = [s.with_values(v).learning.lambda_ for _, v, _ in plan.systems]
-    kwargs = dict(lam=lam, record_at=plan.record_steps, conductance_every=3, control=s.control)
+    kwargs = dict(lam=lam, record_at=plan.record_steps, conductance_every=3, control=s.control,
+                  solver_backend=s.solver.backend)
     whole = train_synchronous(tasks, s.learning, s.run.steps, k0, **kwargs)
     training = SynchronousTraining(tasks, s.learning, s.run.steps, k0, **kwargs)
     pieces, sizes = [], iter([1, 7, 50, 13, 100, 1000])

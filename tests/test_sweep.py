@@ -264,3 +264,19 @@ def test_rerun_of_a_collected_sweep_reproduces_it(pool_sweep, tmp_path, capsys):
     for name in first.variables:
         np.testing.assert_allclose(again[name].values, first[name].values, rtol=1e-12, atol=0, equal_nan=True,
                                    err_msg=name)
+
+
+@pytest.mark.parametrize("key", ["engine.hardware", "run.step_duration", "learning.rule"])
+def test_keys_that_other_values_derive_from_cannot_be_swept(key):
+    """A swept value is set in the resolved scenario: keys whose consequences are already resolved are refused."""
+    with pytest.raises(ScenarioError, match=f"sweep.{key} cannot be swept: other values derive from it"):
+        load_scenario(QUICKSTART, [f"sweep.{key}=['a', 'b']"])
+
+
+def test_a_sweep_of_run_lengths_has_the_times_of_its_steps(tmp_path):
+    """Parts with different record steps: the combined time axis is the combined steps times step_duration."""
+    s = load_scenario(DIVIDER, ["run.step_duration=0.25", "sweep.run.steps=[50, 80]"])
+    ds = run_scenario(s, progress=False)
+    np.testing.assert_array_equal(ds.time.values, ds.step.values * 0.25)
+    assert np.isnan(ds.error_train.sel({"run.steps": 50}).sel(step=80).values).all()
+    assert np.isfinite(ds.error_train.sel({"run.steps": 80}).sel(step=80).values).all()
