@@ -116,6 +116,8 @@ def _check_outputs(path, overwrite: bool, resume: bool, scenario):
     if pending and not overwrite:
         raise ValueError(f"an interrupted run into {output} exists ({pending[0].name}): continue it with --resume, "
                          "or start again with --overwrite")
+    for stale in pending:  # --overwrite: the interrupted run is abandoned, whichever way this one runs
+        stale.unlink()
     return output
 
 
@@ -149,6 +151,8 @@ def _sweep(args) -> int:
     from .sweep import run_sweep
 
     scenario = load_scenario(args.scenario, args.set or [], args.seed)
+    if args.scheduler is None:  # a cluster's workers have their own memory
+        _check_sweep_memory(scenario, args.jobs)
     args.interrupted = f"finished parts are kept in {args.out}; run the same command again to continue"
     paths = run_sweep(scenario, args.out, jobs=args.jobs, scheduler=args.scheduler,
                       progress=None if not args.quiet else False)
@@ -177,18 +181,11 @@ def _available_memory() -> int:
         return 2**62
 
 
-def _check_memory(scenario, plan, output) -> None:
-    """Refuse a run whose records would not fit, naming the settings that shrink them.
-
-    Streamed runs keep one segment in memory, so only the disk must hold the
-    file; runs in memory must hold all their records (twice: records and dataset).
-    """
-    import shutil
-
+def _memory_need(scenario, plan) -> tuple[int, int]:
+    """(bytes of the records, bytes of the solver) of a run, over every point of its scenario-wide keys."""
     from .history import conductance_records
     from .physics import estimate_solver_bytes
     from .runner import RunPlan, sweep_points
-    from .streaming import streamable
 
     need = solver_need = 0
     for values in sweep_points(scenario.dotted_sweep):  # one run per point of the scenario-wide keys
@@ -204,28 +201,65 @@ def _check_memory(scenario, plan, output) -> None:
         stack = min(len(point_plan.systems), run.max_stack) if point.engine.kind == "synchronous" else 1
         solver_need = max(solver_need, estimate_solver_bytes(max(n.n_nodes for n in nets), max(n.n_edges for n in nets),
                                                              stack, point.solver.backend))
+    return need, solver_need
+
+
+_SHRINK = ("record fewer points (run.record_points or a larger run.record_every), keep fewer conductance "
+           "snapshots (a larger run.conductance_every, or run.conductance_edges / run.conductance_dtype = "
+           "'float32') or run fewer systems (sweep values x run.realizations)")
+
+
+def _refuse_if_too_big(need: int, solver_need: int, backend: str, workers: int = 1) -> None:
+    """Refuse what would not fit in 80 % of this machine's memory (``workers`` such runs at once)."""
     available = _available_memory()
-    if solver_need > 0.8 * available:
-        raise ValueError(f"solving this network would need about {solver_need / 2**30:.1f} GiB of memory with "
-                         f"solver.backend = '{scenario.solver.backend}', more than this machine has "
-                         f"({available / 2**30:.1f} GiB); solver.backend = 'amg' needs the least, or use a smaller "
-                         "network or fewer stacked systems (run.max_stack)")
-    shrink = ("record fewer points (run.record_points or a larger run.record_every), keep fewer conductance "
-              "snapshots (a larger run.conductance_every, or run.conductance_edges / run.conductance_dtype = "
-              "'float32') or run fewer systems (sweep values x run.realizations)")
+    if workers * solver_need > 0.8 * available:
+        raise ValueError(f"solving this network would need about {workers * solver_need / 2**30:.1f} GiB of memory "
+                         f"with solver.backend = '{backend}'{f' on {workers} workers' if workers > 1 else ''}, more "
+                         f"than this machine has ({available / 2**30:.1f} GiB); solver.backend = 'amg' needs the "
+                         "least, or use a smaller network, fewer stacked systems (run.max_stack) or fewer --jobs")
+    if workers * (need + solver_need) > 0.8 * available:
+        raise ValueError(f"the recorded results would need about {workers * need / 2**30:.1f} GiB of memory"
+                         f"{f' on {workers} workers' if workers > 1 else ''}, more than this machine has "
+                         f"({available / 2**30:.1f} GiB); {_SHRINK}")
+
+
+def _check_memory(scenario, plan, output) -> None:
+    """Refuse a run whose records or solver would not fit, naming the settings that shrink them.
+
+    Streamed runs keep one segment of records in memory, so only the disk must
+    hold the file; runs in memory must hold all their records (twice: records
+    and dataset).
+    """
+    import shutil
+
+    from .streaming import streamable
+
+    need, solver_need = _memory_need(scenario, plan)
     if streamable(scenario):
+        _refuse_if_too_big(0, solver_need, scenario.solver.backend)
         folder = output.parent
         while not folder.exists():
             folder = folder.parent
         usage = shutil.disk_usage(folder)
         if usage.total and need / 2 > 0.9 * usage.free:  # total 0: a pseudo file system, nothing to compare
-            free = usage.free
             raise ValueError(f"the result file would take about {need / 2 / 2**30:.1f} GiB, more than the free "
-                             f"space in {folder} ({free / 2**30:.1f} GiB); {shrink}")
+                             f"space in {folder} ({usage.free / 2**30:.1f} GiB); {_SHRINK}")
         return
-    if need + solver_need > 0.8 * available:
-        raise ValueError(f"the recorded results would need about {need / 2**30:.1f} GiB of memory, more than this "
-                         f"machine has ({available / 2**30:.1f} GiB); {shrink}")
+    _refuse_if_too_big(need, solver_need, scenario.solver.backend)
+
+
+def _check_sweep_memory(scenario, jobs) -> None:
+    """Each part runs in memory, ``jobs`` at once: the largest part times the workers must fit."""
+    from .runner import RunPlan, sweep_points
+    from .sweep import sweep_parts
+
+    workers = min(jobs or os.cpu_count() or 1, len(sweep_parts(scenario)))
+    largest = (0, 0)
+    first_stacked = {k: v[0] for k, v in scenario.stacked_sweep.items()}
+    for values in sweep_points(scenario.dotted_sweep):  # parts differ in size only by scenario-wide keys
+        part = scenario.point({**values, **first_stacked})
+        largest = max(largest, _memory_need(part, RunPlan.of(part)), key=sum)
+    _refuse_if_too_big(*largest, scenario.solver.backend, workers)
 
 
 def _inspect(args) -> int:

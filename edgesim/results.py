@@ -97,7 +97,7 @@ def build_dataset(scenario, networks, tasks, histories: list[tuple[list, History
     engine : str
         Name of the engine that ran (stored in the attributes).
     """
-    sweep_names = [n for n in scenario.sweep if "." not in n]  # scenario-wide keys: see combine_parts
+    sweep_names = list(scenario.stacked_sweep)  # scenario-wide keys: see combine_parts
     lead = tuple(len(scenario.sweep[n]) for n in sweep_names) + (len(networks),)
     lead_dims = tuple(sweep_names) + ("realization",)
     E = max(n.n_edges for n in networks)

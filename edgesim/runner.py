@@ -66,7 +66,7 @@ class RunPlan:
         if run.conductance_edges and max(run.conductance_edges) >= largest:
             raise ScenarioError(f"run.conductance_edges: edge {max(run.conductance_edges)} does not exist (the "
                                 f"networks have edges 0..{largest - 1})")
-        names = [n for n in scenario.sweep if "." not in n]  # scenario-wide keys: one run each (run_scenario)
+        names = list(scenario.stacked_sweep)  # scenario-wide keys: one run each (run_scenario)
         systems = []
         for idx in itertools.product(*(range(len(scenario.sweep[n])) for n in names)):
             values = {n: scenario.sweep[n][i] for n, i in zip(names, idx)}

@@ -137,7 +137,12 @@ class Scenario:
     @property
     def dotted_sweep(self) -> dict:
         """The swept scenario-wide keys (``section.key``): each value is a separate run (a sweep part)."""
-        return {k: v for k, v in self.sweep.items() if "." in k}
+        return {k: v for k, v in self.sweep.items() if _scenario_wide(k)}
+
+    @property
+    def stacked_sweep(self) -> dict:
+        """The swept in-process parameters (``lambda``, ``noise_std`` ...): one stack of systems for all values."""
+        return {k: v for k, v in self.sweep.items() if not _scenario_wide(k)}
 
     def point(self, values: dict) -> "Scenario":
         """This scenario at one point of its sweep: the keys of ``values`` set and no longer swept.
@@ -146,7 +151,7 @@ class Scenario:
         scenario-wide keys (``network.size`` ...) are set in the resolved scenario
         (:meth:`to_dict`), which is then validated again.
         """
-        dotted = {k: v for k, v in values.items() if "." in k}
+        dotted = {k: v for k, v in values.items() if _scenario_wide(k)}
         scenario = self
         if dotted:
             data = self.to_dict()
@@ -154,7 +159,7 @@ class Scenario:
                 _set_path(data, key.split("."), value)
             data["sweep"] = {k: v for k, v in data["sweep"].items() if k not in dotted}
             scenario = parse_scenario(data)
-        short = {k: v for k, v in values.items() if "." not in k}
+        short = {k: v for k, v in values.items() if not _scenario_wide(k)}
         if short:
             scenario = replace(scenario.with_values(short),
                                sweep={k: v for k, v in scenario.sweep.items() if k not in short})
@@ -331,7 +336,7 @@ def _parse_sweep(sweep_raw, learning, engine, hardware, control) -> dict:
     sweep = {}
     for key, values in _flatten(sweep_raw):
         key = _sweep_key(key)
-        if "." in key:
+        if _scenario_wide(key):
             if not isinstance(values, list) or not values:
                 raise ScenarioError(f"sweep.{key} must be a non-empty list of values, got {values!r}")
             if any(isinstance(v, (list, dict)) for v in values):
@@ -372,6 +377,12 @@ def _flatten(table: dict, prefix: str = ""):
             yield f"{prefix}{key}", value
 
 
+def _scenario_wide(key: str) -> bool:
+    """Whether a (normalised) sweep key names a scenario value (``network.size``) rather than an in-process
+    parameter (``lambda``)."""
+    return "." in key
+
+
 def _sweep_key(key: str) -> str:
     """A sweep key as stored: ``section.key`` of an in-process parameter becomes its short name."""
     parts = key.split(".")
@@ -399,7 +410,7 @@ def _check_dotted_sweep(scenario: "Scenario") -> None:
     if not dotted:
         return
     base = scenario.to_dict()
-    base["sweep"] = {k: v for k, v in base["sweep"].items() if "." not in k}
+    base["sweep"] = {k: v for k, v in base["sweep"].items() if not _scenario_wide(k)}
     for key, values in dotted.items():
         parts = key.split(".")
         if key in _NOT_SWEEPABLE:

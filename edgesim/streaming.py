@@ -114,9 +114,8 @@ def run_streaming(scenario: Scenario, output, *, resume: bool = False, checkpoin
                 "every stack done, writing the file"
             print(f"resuming {output}: {where}")
     else:
-        for stale in (partial, checkpoint):
-            if stale.exists():
-                stale.unlink()
+        for stale in (partial, checkpoint, checkpoint.with_name(checkpoint.name + ".tmp")):
+            stale.unlink(missing_ok=True)
     writer = _Writer(partial, scenario, plan)
     disable = None if progress is None else not progress
     done_steps = run.steps * sum(len(c) for c in stacks[:first_stack])

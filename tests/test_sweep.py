@@ -280,3 +280,10 @@ def test_a_sweep_of_run_lengths_has_the_times_of_its_steps(tmp_path):
     np.testing.assert_array_equal(ds.time.values, ds.step.values * 0.25)
     assert np.isnan(ds.error_train.sel({"run.steps": 50}).sel(step=80).values).all()
     assert np.isfinite(ds.error_train.sel({"run.steps": 80}).sel(step=80).values).all()
+
+
+def test_a_sweep_whose_parts_would_not_fit_on_its_workers_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("edgesim.cli._available_memory", lambda: 2**20)
+    assert main(["sweep", str(QUICKSTART), "--out", str(tmp_path / "d"), "--jobs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "GiB of memory on 2 workers" in err and err.count("\n") == 1 and not (tmp_path / "d").exists()
