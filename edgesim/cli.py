@@ -251,9 +251,9 @@ def _check_memory(scenario, plan, output) -> None:
 def _check_sweep_memory(scenario, jobs) -> None:
     """Each part runs in memory, ``jobs`` at once: the largest part times the workers must fit."""
     from .runner import RunPlan, sweep_points
-    from .sweep import sweep_parts
+    from .sweep import sweep_parts, worker_count
 
-    workers = min(jobs or os.cpu_count() or 1, len(sweep_parts(scenario)))
+    workers = worker_count(jobs, len(sweep_parts(scenario)))
     largest = (0, 0)
     first_stacked = {k: v[0] for k, v in scenario.stacked_sweep.items()}
     for values in sweep_points(scenario.dotted_sweep):  # parts differ in size only by scenario-wide keys
@@ -277,7 +277,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _resume_options(parser) -> None:
+def _output_options(parser) -> None:
+    """Options of the commands that run a scenario into a result file (run, rerun)."""
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run into the same output (same scenario and --set values)")
     parser.add_argument("--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
@@ -295,16 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="master seed (overrides run.seed)")
     run.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                      help="override a scenario value (TOML syntax), e.g. --set run.steps=100; repeatable")
-    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    run.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    _resume_options(run)
+    _output_options(run)
     run.set_defaults(func=_run)
     rerun = sub.add_parser("rerun", help="run a result file's stored scenario again (reproduces it)")
     rerun.add_argument("file", help="an edgesim result (.nc)")
     rerun.add_argument("--output", "-o", required=True, help="new result file (.nc)")
-    rerun.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    rerun.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    _resume_options(rerun)
+    _output_options(rerun)
     rerun.set_defaults(func=_rerun)
     sweep = sub.add_parser("sweep", help="run a scenario's sweep points as parallel parts (one file each)")
     sweep.add_argument("scenario", help="scenario TOML file")

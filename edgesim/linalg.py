@@ -186,7 +186,7 @@ class PreconditionedCG(LinearBackend):
         norm_a = self._norm_a if A is self._A else abs(A).sum(1).max()  # infinity norm of A
         norm_b = np.abs(B).max(0)
 
-        def backward_error(R, X):
+        def unconverged(R, X):
             """Relative residual of each column, but never below what a stable solve can reach (~1e-16 normwise)."""
             relative = np.abs(R).max(0) / np.where(norm_b > 0, norm_b, 1.0)
             attainable = 1e-15 * (norm_a * np.abs(X).max(0) + norm_b) / np.where(norm_b > 0, norm_b, 1.0)
@@ -194,7 +194,7 @@ class PreconditionedCG(LinearBackend):
 
         X = np.zeros_like(B) if X0 is None else X0.copy()
         R = B - A @ X
-        active = backward_error(R, X) > self.tolerance
+        active = unconverged(R, X) > self.tolerance
         if not active.any():
             return X, 0, True
         Zr = self._apply(R)
@@ -206,12 +206,12 @@ class PreconditionedCG(LinearBackend):
             alpha = np.where(active & (pap > 0), rz / np.where(pap > 0, pap, 1.0), 0.0)
             X += alpha * P
             R -= alpha * AP
-            active &= backward_error(R, X) > self.tolerance
+            active &= unconverged(R, X) > self.tolerance
             self.stats["iterations"] += 1
             if not active.any():
                 # the recursion's residual drifts from the true one: check the true residual once
                 R = B - A @ X
-                true = backward_error(R, X)
+                true = unconverged(R, X)
                 if (true <= 10 * self.tolerance).all():
                     return X, it, True
                 active = true > self.tolerance

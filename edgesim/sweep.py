@@ -34,7 +34,7 @@ from .results import add_history, combine_parts, edgesim_result, open_result, wr
 from .runner import run_scenario, sweep_points
 from .scenario import Scenario, parse_scenario
 
-__all__ = ["Part", "sweep_parts", "run_sweep", "collect", "run_part", "SWEEP_FILE"]
+__all__ = ["Part", "sweep_parts", "run_sweep", "collect", "run_part", "worker_count", "SWEEP_FILE"]
 
 #: The file in a sweep folder that names the sweep (its resolved scenario).
 SWEEP_FILE = "sweep.json"
@@ -174,12 +174,17 @@ class _DaskExecutor:
         self.client.close()
 
 
+def worker_count(jobs: int | None, n_parts: int) -> int:
+    """Local worker processes for ``n_parts`` parts: ``jobs`` (default all cores), never more than the parts."""
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    return max(1, min(jobs or os.cpu_count() or 1, n_parts))
+
+
 def _executor(jobs: int | None, scheduler: str | None, n_parts: int):
     if scheduler:
         return _DaskExecutor(scheduler)
-    workers = min(jobs or os.cpu_count() or 1, n_parts)
-    if workers < 1:
-        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    workers = worker_count(jobs, n_parts)
     # Workers stopped by Ctrl-C leave their queue semaphores to multiprocessing's resource tracker, which would
     # print a warning about them after edgesim's one-line message; the tracker takes its -W options from here.
     if "ignore::UserWarning:multiprocessing.resource_tracker" not in sys.warnoptions:
