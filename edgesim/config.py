@@ -451,7 +451,7 @@ class EngineConfig:
 
 
 #: Solver backends (``solver.backend``): see :mod:`edgesim.linalg`.
-SOLVER_BACKENDS = ("auto", "dense", "lu", "cg", "amg")
+SOLVER_BACKENDS = ("auto", "dense", "lu", "cholmod", "cg", "cg-cholmod", "amg")
 
 
 @dataclass(frozen=True)
@@ -460,10 +460,12 @@ class SolverConfig:
 
     Attributes
     ----------
-    backend : {"auto", "dense", "lu", "cg", "amg"}
+    backend : {"auto", "dense", "lu", "cholmod", "cg", "cg-cholmod", "amg"}
         ``dense``: batched Cholesky of small networks; ``lu``: sparse LU (the
-        exact reference); ``cg``: conjugate gradients preconditioned by a kept
-        LU of an earlier state; ``amg``: the same with an algebraic multigrid
+        exact reference); ``cholmod``: CHOLMOD's Cholesky (exact, half the memory;
+        needs scikit-sparse); ``cg``: conjugate gradients preconditioned by a kept
+        LU of an earlier state; ``cg-cholmod``: the same with a kept CHOLMOD factor
+        (the largest networks); ``amg``: the same with an algebraic multigrid
         preconditioner (needs pyamg).  ``auto``: ``dense`` up to 400 nodes, ``lu`` up to
         20,000 nodes, else ``cg`` (from the measurements of ``benchmarks/bench_scale.py``).
     tolerance : float

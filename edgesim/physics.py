@@ -324,7 +324,7 @@ class TwinSolver:
 
     def __getstate__(self):
         # the cached response is recomputed on the next call; the backends pickle what they can reuse
-        return {**self.__dict__, "_cache_key": None, "_cache": None, "_factors": None}
+        return {**self.__dict__, "_cache_key": None, "_cache": None, "_factors": None, "_assembly": None}
 
     # -- gauges -----------------------------------------------------------
     def _plan(self, alive: np.ndarray):
@@ -457,18 +457,44 @@ class TwinSolver:
         self._factors = A  # Cholesky factors (upper triangle of each A[r].T)
         return rhs
 
+    def _sparse_pattern(self, r, gauge):
+        """CSC structure of system ``r``'s grounded Laplacian (cached per gauge plan).
+
+        Off-diagonal entries are one per edge between free nodes and direction (the network has no
+        duplicate edges); diagonals are summed with ``bincount``.  ``order`` puts the values
+        ``[off-diagonals (u, v), off-diagonals (v, u), diagonal]`` in CSC order.
+        """
+        if self._assembly is None:
+            self._assembly = [None] * self.n_systems
+        if self._assembly[r] is None:
+            N = self.n_nodes
+            u, v = self.edge_u[r], self.edge_v[r]
+            gu, gv = gauge[r, u], gauge[r, v]
+            coupled = ~(gu | gv) & (u != v)  # u == v: padding slots of stacked systems
+            cu, cv = u[coupled], v[coupled]
+            diagonal = np.arange(N)
+            keys = np.concatenate([cv * N + cu, cu * N + cv, diagonal * N + diagonal])  # column-major
+            order = np.argsort(keys, kind="stable")
+            keys = keys[order]
+            indptr = np.zeros(N + 1, np.int64)
+            np.cumsum(np.bincount(keys // N, minlength=N), out=indptr[1:])
+            index = np.int32 if keys.size < 2**31 else np.int64
+            indices = (keys % N).astype(index)
+            del keys
+            self._assembly[r] = (coupled, ~gu & (u != v), ~gv & (u != v), gauge[r].copy(), indices,
+                                 indptr.astype(index), order.astype(index))
+        return self._assembly[r]
+
     def _sparse_solve(self, k, gauge, C):
         R, N, m = self.n_systems, self.n_nodes, self.n_rows
         out = np.empty((R, m, N))
         for r in range(R):
-            u, v = self.edge_u[r], self.edge_v[r]
-            gu, gv = gauge[r, u], gauge[r, v]
-            off = ~(gu | gv)
-            kr = k[r]
-            rows = np.concatenate([u, v, u[off], v[off], np.flatnonzero(gauge[r])])
-            cols = np.concatenate([u, v, v[off], u[off], np.flatnonzero(gauge[r])])
-            vals = np.concatenate([kr * ~gu, kr * ~gv, -kr[off], -kr[off], np.ones(gauge[r].sum())])
-            A = sp.csc_matrix((vals, (rows, cols)), shape=(N, N))
+            coupled, free_u, free_v, pinned, indices, indptr, order = self._sparse_pattern(r, gauge)
+            kr, u, v = k[r], self.edge_u[r], self.edge_v[r]
+            diagonal = np.bincount(u, kr * free_u, minlength=N) + np.bincount(v, kr * free_v, minlength=N)
+            diagonal[pinned] = 1.0  # gauge nodes are pinned to 0 V
+            off = -kr[coupled]
+            A = sp.csc_matrix((np.concatenate([off, off, diagonal])[order], indices, indptr), shape=(N, N))
             try:
                 out[r] = self._linear[r].solve(A, np.ascontiguousarray(C[r].T)).T
             except np.linalg.LinAlgError as exc:
@@ -503,8 +529,9 @@ class TwinSolver:
 
 
 #: Peak memory per edge of one system's sparse solve (bytes), from ``benchmarks/bench_scale.py`` at 1e6
-#: edges (1.3 to 1.9 kB) and 1e7 (1.1 kB, issue 9): the LU's fill dominates ``lu`` and ``cg``.
-SOLVER_BYTES_PER_EDGE = {"lu": 1500, "cg": 1500, "amg": 800}
+#: edges (1.3 to 1.9 kB) and 1e7 (0.9 kB, issue 9): the LU's fill dominates ``lu`` and ``cg``; CHOLMOD
+#: keeps one triangular factor.
+SOLVER_BYTES_PER_EDGE = {"lu": 1500, "cg": 1500, "cholmod": 600, "cg-cholmod": 600, "amg": 800}
 
 
 def estimate_solver_bytes(n_nodes: int, n_edges: int, n_systems: int = 1, backend: str = "auto") -> int:

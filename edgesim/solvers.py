@@ -49,7 +49,8 @@ class SolverStats:
     Attributes
     ----------
     refactorizations : int
-        Fresh factorizations (the first one included).
+        Full solves, the first one included: a fresh factorization with the direct backends, an
+        iterative solve warm-started from the previous one with ``cg`` and ``amg``.
     low_rank_updates : int
         States computed as a low-rank correction of a kept factorization
         (states with at least one changed edge).
@@ -57,12 +58,16 @@ class SolverStats:
         Refactorizations forced because a low-rank state failed the accuracy check.
     largest_residual : float
         Largest relative Kirchhoff residual of a low-rank state seen so far.
+    factorizations : int
+        Matrix factorizations actually computed (with ``cg`` and ``amg``: preconditioner builds, far
+        fewer than full solves).
     """
 
     refactorizations: int = 0
     low_rank_updates: int = 0
     guard_refactorizations: int = 0
     largest_residual: float = 0.0
+    factorizations: int = 0
 
 
 class Equilibrium(ABC):
@@ -201,7 +206,9 @@ class LowRankEquilibrium(Equilibrium):
 
     @property
     def stats(self) -> SolverStats:
-        return SolverStats(largest_residual=self._largest_residual, **self._counts)
+        linear = self._solver.linear_stats
+        factorizations = linear[0]["factorizations"] if linear else self._counts["refactorizations"]
+        return SolverStats(largest_residual=self._largest_residual, factorizations=factorizations, **self._counts)
 
     # -- solving -------------------------------------------------------------------------------
     def response(self) -> Response:

@@ -74,7 +74,8 @@ def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engin
         One system's record, with the engine fields filled in.
     info : dict
         The engine used, solver statistics (``refactorizations``,
-        ``low_rank_updates``, ``guard_refactorizations``, ``largest_residual``)
+        ``low_rank_updates``, ``guard_refactorizations``, ``largest_residual``, ``factorizations``;
+        see :class:`edgesim.solvers.SolverStats`)
         and ``events``.
     """
     kind = engine.resolved_kind(task.network.n_edges)
@@ -139,5 +140,6 @@ def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engin
     stats = physics.stats
     info = {"engine": kind, "refactorizations": stats.refactorizations, "low_rank_updates": stats.low_rank_updates,
             "guard_refactorizations": stats.guard_refactorizations, "largest_residual": stats.largest_residual,
+            "factorizations": stats.factorizations,
             "events": ctx.events}
     return history, info

@@ -1,0 +1,337 @@
+"""Scaling study: learning, power and cost against the number of edges (scenarios/chip_scaling.toml).
+
+Usage::
+
+    edgesim sweep scenarios/chip_scaling.toml --out scaling && edgesim collect scaling -o scaling.nc
+    python analysis/scaling.py scaling.nc [hardware.nc] --out scaling.png [--tolerance 0.2]
+        [--time-sizes 1e5 1e6] [--chips integrated transistor2024 breadboard2022] [--json scaling.json]
+
+For every network size of each file (a sweep over ``network.nx`` or
+``network.size``; a second file, e.g. of scenarios/chip_scaling_hardware.toml,
+is drawn alongside) it prints and plots against the edge count:
+
+* steps to reach the tolerance (training error relative to its initial value;
+  interpolated log-log between records; median over realizations, missing when
+  most realizations never reach it) and the final relative error;
+* the trained free power (relative to the initial one) and the training energy;
+* the simulation wall time of one synchronous learning step (measured here, now,
+  on this machine: a network of each size, the automatic solver, the same task
+  shape; ``--time-sizes`` adds square lattices of those edge counts) and the
+  projected hardware time per step of each chip model (:mod:`edgesim.chip`),
+  with the crossover size where hardware outpaces the simulation marked;
+* power-law exponents fitted to each of these (printed, in the legend, and in
+  ``--json``).
+
+Chip projections map the simulated conductances onto the chip's range (the
+initial conductance ``kappa`` onto the geometric middle of ``[k_min, k_max]``):
+a linear network's voltages, and so its learning, do not change when every
+conductance and the learning rate are scaled by one factor, while powers scale
+with it.  Needs matplotlib for the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared loading module
+import loading  # noqa: E402
+
+from edgesim.analysis import loglog_slope  # noqa: E402
+from edgesim.chip import CHIP_PRESETS, chip_estimate, chip_preset  # noqa: E402
+
+SCRIPT = Path(__file__).name
+MADE_BY = "scenarios/chip_scaling.toml (a sweep over network.nx or network.size)"
+SIZE_DIMS = ("network.nx", "network.size")
+
+
+def size_dim(ds) -> str:
+    for dim in SIZE_DIMS:
+        if dim in ds.dims:
+            return dim
+    raise loading.AnalysisError(f"{loading.source(ds)}: {SCRIPT} needs a sweep over network size ("
+                                f"{' or '.join(SIZE_DIMS)}), which a result of {MADE_BY} has; this file has not "
+                                f"({loading.describe(ds)})")
+
+
+def steps_to_tolerance(steps, relative_error, tolerance: float) -> float:
+    """First step at which ``relative_error`` reaches ``tolerance``, log-log interpolated between records
+    (inf: never reached; 0: reached at the start)."""
+    steps, err = np.asarray(steps, dtype=float), np.asarray(relative_error, dtype=float)
+    below = np.flatnonzero(err <= tolerance)
+    if below.size == 0:
+        return np.inf
+    i = int(below[0])
+    if i == 0:
+        return 0.0
+    s0, s1, e0, e1 = max(steps[i - 1], 1.0), steps[i], err[i - 1], err[i]
+    if e1 <= 0 or e0 <= e1:
+        return float(s1)
+    frac = np.log(e0 / tolerance) / np.log(e0 / e1)
+    return float(np.exp(np.log(s0) + frac * (np.log(s1) - np.log(s0))))
+
+
+def learning_table(ds, tolerance: float) -> dict:
+    """Per size (sorted by edges): edges, steps to tolerance, final relative error, free power and energy."""
+    loading.require(ds, "error_train", "free_power", "clamped_power", "training_energy", "n_edges", script=SCRIPT,
+                    made_by=MADE_BY)
+    dim = size_dim(ds)
+    others = [d for d in loading.sweep_dims(ds) if d != dim]
+    if others:
+        ds = ds.isel({d: 0 for d in others})
+    rows = {"size": [], "edges": [], "steps_to_tolerance": [], "final_error": [], "free_power_ratio": [],
+            "free_power": [], "clamped_power": [], "training_energy": []}
+    steps = ds["step"].values
+    for i, value in enumerate(ds[dim].values):
+        point = ds.isel({dim: i})
+        rel = (point.error_train / point.error_train.isel(step=0)).values  # (realization, step)
+        reach = np.array([steps_to_tolerance(steps, r, tolerance) for r in rel])
+        rows["size"].append(value.item())
+        rows["edges"].append(int(point.n_edges.max()))
+        rows["steps_to_tolerance"].append(float(np.median(reach)) if np.isfinite(np.median(reach)) else np.nan)
+        rows["final_error"].append(float(np.exp(np.log(rel[:, -1]).mean())))
+        free = point.free_power.values
+        rows["free_power_ratio"].append(float(np.exp(np.log(free[:, -1] / free[:, 0]).mean())))
+        rows["free_power"].append(float(free[:, -1].mean()))
+        rows["clamped_power"].append(float(point.clamped_power.values[:, -1].mean()))
+        rows["training_energy"].append(float(point.training_energy.values[:, -1].mean()))
+    order = np.argsort(rows["edges"])
+    return {key: [values[j] for j in order] for key, values in rows.items()}
+
+
+def _network(ds, i: int):
+    """The network of size index ``i``, realization 0, rebuilt from the stored edge lists."""
+    from edgesim.network import Network
+
+    point = ds.isel({size_dim(ds): i, "realization": 0})
+    n = int(point.n_edges)
+    edges = np.column_stack([point.edge_from.values[:n], point.edge_to.values[:n]]).astype(np.int64)
+    return Network(int(edges.max()) + 1, edges, name=f"{n} edges")
+
+
+def time_per_step(network, n_train: int, steps: int | None = None) -> float:
+    """Wall seconds of one synchronous learning step (free + clamped solve and update) on ``network``:
+    edge regression with the study's task shape, the automatic solver, after a first step that pays the
+    set-up."""
+    from edgesim.config import LearningConfig
+    from edgesim.seeding import stream
+    from edgesim.tasks import edge_regression
+    from edgesim.trainer import SynchronousTraining
+
+    task = edge_regression(network, stream(0, 0, "task"), n_train=n_train, n_test=1)
+    if steps is None:
+        steps = int(np.clip(2e5 / network.n_edges, 2, 50))
+    run = SynchronousTraining([task], LearningConfig(alpha=5.0, eta=1e-3), steps + 1, [np.ones(network.n_edges)],
+                              record_at=[0, steps + 1])
+    run.advance(1)
+    start = time.perf_counter()
+    run.advance(steps + 1)
+    return (time.perf_counter() - start) / steps
+
+
+def fit(x, y) -> tuple[float, float] | None:
+    """(exponent, prefactor) of ``y = prefactor x^exponent`` by least squares in log-log; None if < 2 points."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = (x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 2:
+        return None
+    slope = loglog_slope(x[ok], y[ok])
+    prefactor = float(np.exp(np.mean(np.log(y[ok]) - slope * np.log(x[ok]))))
+    return slope, prefactor
+
+
+def crossover(edges, simulation, hardware) -> tuple[float, bool | None] | None:
+    """Edge count where the simulation's time per step reaches the hardware's: (edges, extrapolated?).
+
+    Interpolated log-log between measured sizes where the order changes; otherwise from the two
+    fitted power laws (None if they never cross at a positive size).  ``(smallest size, None)``:
+    the hardware is faster at every measured size."""
+    e, s, h = (np.asarray(v, dtype=float) for v in (edges, simulation, hardware))
+    ratio = np.log(s / h)
+    for i in range(len(e) - 1):
+        if ratio[i] < 0 <= ratio[i + 1]:
+            frac = -ratio[i] / (ratio[i + 1] - ratio[i])
+            return float(np.exp(np.log(e[i]) + frac * (np.log(e[i + 1]) - np.log(e[i])))), False
+    if ratio[0] >= 0:  # hardware is faster already at the smallest size: the crossover lies below it
+        return float(e[0]), None
+    fs, fh = fit(e, s), fit(e, h)
+    if fs is None or fh is None or fs[0] <= fh[0]:
+        return None
+    return float((fh[1] / fs[1]) ** (1.0 / (fs[0] - fh[0]))), True
+
+
+def chip_table(ds, table: dict, chips, tolerance: float) -> dict:
+    """Hardware projections of every size on each chip model (lists per chip)."""
+    scenario = loading.scenario(ds)
+    kappa = float(scenario["learning"]["kappa"])
+    max_input = float(scenario["task"].get("input_max", 0.0))
+    dim = size_dim(ds)
+    index = {v: i for i, v in enumerate(ds[dim].values.tolist())}
+    out = {}
+    for chip in chips:
+        scale = np.sqrt(chip.k_min * chip.k_max) / kappa
+        rows = []
+        for j, size in enumerate(table["size"]):
+            i = index[size]
+            network = _network(ds, i)
+            k = ds.conductance.isel({dim: i, "realization": 0, "conductance_step": -1}).values[:network.n_edges]
+            steps = table["steps_to_tolerance"][j]
+            steps = steps if np.isfinite(steps) else loading.run_steps(ds)
+            est = chip_estimate(chip, network, k * scale, steps, table["free_power"][j] * scale,
+                                table["clamped_power"][j] * scale, max_input=max_input)
+            rows.append(est.as_dict())
+        out[chip.name] = rows
+    return out
+
+
+def _print(table, timing, chips, fits, crossings, tolerance):
+    print(f"{'edges':>9} {'steps to ' + format(tolerance, 'g'):>13} {'final err':>10} {'free P ratio':>12} "
+          f"{'energy':>10}")
+    for j in range(len(table["edges"])):
+        print(f"{table['edges'][j]:9d} {table['steps_to_tolerance'][j]:13.4g} {table['final_error'][j]:10.3g} "
+              f"{table['free_power_ratio'][j]:12.3g} {table['training_energy'][j]:10.4g}")
+    print(f"\n{'edges':>9} {'simulation s/step':>18}  " + "  ".join(f"{c + ' s/step':>24}" for c in chips))
+    for j, e in enumerate(timing["edges"]):
+        hw = "  ".join(f"{timing['hardware'][c][j]:24.3g}" for c in chips)
+        print(f"{e:9d} {timing['simulation'][j]:18.3g}  {hw}")
+    print("\nfitted exponents (quantity ~ edges^x):")
+    for name, value in fits.items():
+        print(f"  {name:32s} {'n/a' if value is None else format(value[0], '.2f')}")
+    for chip, value in crossings.items():
+        if value is None:
+            print(f"crossover with {chip}: none (hardware is slower at every size)")
+        elif value[1] is None:
+            print(f"crossover with {chip}: below {value[0]:.3g} edges (hardware is faster at every size measured)")
+        else:
+            print(f"crossover with {chip}: hardware outpaces the simulation above about {value[0]:.3g} edges"
+                  f"{' (extrapolated)' if value[1] else ''}")
+
+
+@loading.command
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("files", nargs="+", help="the study's result, optionally a second one (e.g. hardware)")
+    parser.add_argument("--out", help="figure file (PNG)")
+    parser.add_argument("--tolerance", type=float, default=0.2,
+                        help="relative training error that counts as trained (default 0.2)")
+    parser.add_argument("--time-sizes", type=float, nargs="*", default=[],
+                        help="also time square lattices of about these edge counts (e.g. 1e5 1e6)")
+    parser.add_argument("--chips", nargs="+", default=list(CHIP_PRESETS), help="chip models (edgesim.chip)")
+    parser.add_argument("--json", help="write the tables, exponents and crossovers to this JSON file")
+    args = parser.parse_args(argv)
+    if not 0 < args.tolerance < 1:
+        raise loading.AnalysisError(f"--tolerance must lie in (0, 1), got {args.tolerance}")
+    try:
+        chips = [chip_preset(name) for name in args.chips]
+    except KeyError as exc:
+        raise loading.AnalysisError(exc.args[0]) from None
+    datasets = [loading.open_result(path) for path in args.files]
+    tables = [learning_table(ds, args.tolerance) for ds in datasets]
+    main_ds, table = datasets[0], tables[0]
+    n_train = int(loading.scenario(main_ds)["task"].get("n_train", 4))
+
+    from edgesim.network import square_lattice
+
+    dim = size_dim(main_ds)
+    index = {v: i for i, v in enumerate(main_ds[dim].values.tolist())}
+    timing = {"edges": list(table["edges"]), "simulation": []}
+    for size in table["size"]:
+        timing["simulation"].append(time_per_step(_network(main_ds, index[size]), n_train))
+    for target in args.time_sizes:
+        side = max(2, round((target / 2) ** 0.5))
+        network = square_lattice(side, side)
+        timing["edges"].append(network.n_edges)
+        timing["simulation"].append(time_per_step(network, n_train, steps=2))
+    projections = chip_table(main_ds, table, chips, args.tolerance)
+    # hardware time per step at the timed sizes: measured sizes from the projections, added ones from
+    # the fitted growth of the settling time (it follows tau ~ edges on lattices)
+    timing["hardware"] = {}
+    for chip in chips:
+        step_times = [row["step_time_s"] for row in projections[chip.name]]
+        settle = fit(table["edges"], [row["settling_time_s"] for row in projections[chip.name]])
+        extra = [chip.clock_period + (settle[1] * e ** settle[0] if settle else 0.0)
+                 for e in timing["edges"][len(step_times):]]
+        timing["hardware"][chip.name] = step_times + extra
+    fits = {
+        "steps to tolerance": fit(table["edges"], table["steps_to_tolerance"]),
+        "final relative error": fit(table["edges"], table["final_error"]),
+        "trained free power": fit(table["edges"], table["free_power"]),
+        "training energy": fit(table["edges"], table["training_energy"]),
+        "simulation s/step": fit(timing["edges"], timing["simulation"]),
+    }
+    for chip in chips:
+        fits[f"{chip.name} settling time"] = fit(table["edges"],
+                                                 [r["settling_time_s"] for r in projections[chip.name]])
+    crossings = {chip.name: crossover(timing["edges"], timing["simulation"], timing["hardware"][chip.name])
+                 for chip in chips}
+    _print(table, timing, [c.name for c in chips], fits, crossings, args.tolerance)
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "tolerance": args.tolerance, "learning": tables, "timing": timing, "chips": projections,
+            "exponents": {k: (None if v is None else v[0]) for k, v in fits.items()},
+            "crossover_edges": {k: (None if v is None else {"edges": v[0], "extrapolated": v[1],
+                                                            "below_smallest_size": v[1] is None})
+                                for k, v in crossings.items()}}, indent=1, default=float))
+        print(f"wrote {args.json}")
+    if args.out:
+        figure(datasets, tables, timing, chips, projections, fits, crossings, args)
+
+
+def figure(datasets, tables, timing, chips, projections, fits, crossings, args):
+    plt = loading.pyplot()
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    names = [Path(loading.source(ds)).stem for ds in datasets]
+    markers = ["o", "s", "^"]
+
+    def series(ax, key, ylabel, fitted=None):
+        for t, name, marker in zip(tables, names, markers):
+            ax.loglog(t["edges"], t[key], marker=marker, ls="-", label=name)
+        if fitted is not None:
+            e = np.array(tables[0]["edges"], dtype=float)
+            ax.loglog(e, fitted[1] * e ** fitted[0], "k:", label=f"~ edges^{fitted[0]:.2f}")
+        ax.set_xlabel("edges")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+
+    series(axes[0, 0], "steps_to_tolerance", f"steps to relative error {args.tolerance:g}",
+           fits["steps to tolerance"])
+    series(axes[0, 1], "final_error", "final relative training error", fits["final relative error"])
+    series(axes[0, 2], "free_power_ratio", "trained / initial free power")
+    series(axes[1, 0], "training_energy", "training energy (simulation units)", fits["training energy"])
+
+    ax = axes[1, 1]
+    ax.loglog(timing["edges"], timing["simulation"], "ko-", label="simulation (this machine)")
+    for chip, colour in zip(chips, loading.colours(len(chips), "plasma")):
+        ax.loglog(timing["edges"], timing["hardware"][chip.name], "--", color=colour, label=f"{chip.name} hardware")
+        cross = crossings[chip.name]
+        if cross is not None and cross[1] is not None and cross[0] < 1e9:
+            ax.axvline(cross[0], color=colour, lw=0.8, alpha=0.7)
+            ax.annotate(f"{cross[0]:.2g}{' (extrap.)' if cross[1] else ''}", (cross[0], ax.get_ylim()[0]),
+                        rotation=90, fontsize=7, color=colour, va="bottom", ha="right")
+    ax.set_xlabel("edges")
+    ax.set_ylabel("time per learning step (s)")
+    ax.legend(fontsize=7)
+
+    ax = axes[1, 2]
+    for chip, colour in zip(chips, loading.colours(len(chips), "plasma")):
+        rows = projections[chip.name]
+        ax.loglog([r["n_edges"] for r in rows], [r["training_time_s"] for r in rows], "-o", color=colour,
+                  label=f"{chip.name}: time to train (s)")
+        ax.loglog([r["n_edges"] for r in rows], [r["energy_per_parameter_J"] for r in rows], ":s", color=colour,
+                  label=f"{chip.name}: J per parameter per inference")
+    ax.set_xlabel("edges")
+    ax.set_ylabel("projected hardware cost")
+    ax.legend(fontsize=6)
+    loading.title(fig, datasets[0], f"scaling study (tolerance {args.tolerance:g})")
+    fig.tight_layout()
+    loading.save(fig, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
