@@ -58,11 +58,35 @@ CHOLMOD_INSTALL = ("CHOLMOD needs scikit-sparse: apt-get install libsuitesparse-
 def factor_lu(A: sp.spmatrix):
     """SuperLU factors of a grounded Laplacian (symmetric mode, no pivoting needed: it is positive definite)."""
     try:
-        return spla.splu(sp.csc_matrix(A), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+        return spla.splu(_as_csc(A), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
                          options={"SymmetricMode": True})
     except RuntimeError as exc:  # SuperLU reports a singular matrix this way
         raise np.linalg.LinAlgError(f"the reduced Laplacian could not be factored ({exc}); "
                                     "check conductance values") from None
+
+
+def _as_csr(A) -> sp.csr_matrix:
+    """``A`` in CSR form; a symmetric CSC matrix's arrays already are its CSR form (no copy)."""
+    if sp.issparse(A) and A.format == "csc":
+        return sp.csr_matrix((A.data, A.indices, A.indptr), shape=A.shape)
+    return sp.csr_matrix(A)
+
+
+def _as_csc(A) -> sp.csc_matrix:
+    """``A`` (symmetric) in CSC form, sharing the arrays of a CSR one."""
+    if sp.issparse(A) and A.format == "csr":
+        return sp.csc_matrix((A.data, A.indices, A.indptr), shape=A.shape)
+    return sp.csc_matrix(A)
+
+
+def _infinity_norm(A: sp.csr_matrix) -> float:
+    """``max_i sum_j |A_ij|`` without a copy of the matrix's structure."""
+    if A.nnz == 0:
+        return 0.0
+    starts = np.minimum(A.indptr[:-1], A.nnz - 1)
+    sums = np.add.reduceat(np.abs(A.data), starts)
+    sums[np.diff(A.indptr) == 0] = 0.0  # reduceat gives an empty row the next row's first value
+    return float(sums.max())
 
 
 class CholmodFactorizer:
@@ -81,17 +105,20 @@ class CholmodFactorizer:
         """The factor of ``A`` (callable: ``factor(B)`` solves ``A X = B``)."""
         from sksparse.cholmod import CholmodNotPositiveDefiniteError
 
-        A = sp.csc_matrix(A)
-        pattern = (A.shape, A.indptr.tobytes(), A.indices.tobytes())
+        A = _as_csc(A)
         try:
-            if self._factor is None or pattern != self._pattern:
+            if self._factor is None or not self._same_pattern(A):
                 self._factor = self._analyze(A, mode="supernodal")
-                self._pattern = pattern
+                self._pattern = (A.shape, A.indptr.copy(), A.indices.copy())
             self._factor.cholesky_inplace(A)
         except CholmodNotPositiveDefiniteError as exc:
             raise np.linalg.LinAlgError(f"the reduced Laplacian could not be factored ({exc}); "
                                         "check conductance values") from None
         return self._factor
+
+    def _same_pattern(self, A) -> bool:
+        shape, indptr, indices = self._pattern
+        return A.shape == shape and np.array_equal(A.indptr, indptr) and np.array_equal(A.indices, indices)
 
     def __getstate__(self):  # CHOLMOD factors are not picklable; the next call analyses afresh
         return {"analysed": False}  # (an empty state would skip __setstate__)
@@ -219,9 +246,9 @@ class PreconditionedCG(LinearBackend):
             self._build(self._preconditioned)  # deterministic: the run continues as if never pickled
 
     def solve(self, A, B):
-        A = sp.csr_matrix(A)
+        A = _as_csr(A)
         B = np.asarray(B, dtype=float)
-        self._A, self._norm_a = A, abs(A).sum(1).max()
+        self._A, self._norm_a = A, _infinity_norm(A)
         if self._apply is None:
             X = self._fresh(A, B)
         else:
@@ -272,7 +299,7 @@ class PreconditionedCG(LinearBackend):
     def _cg(self, A, B, X0):
         """Block PCG, each column its own scalars; returns (X, iterations, converged)."""
         self.stats["solves"] += 1
-        norm_a = self._norm_a if A is self._A else abs(A).sum(1).max()  # infinity norm of A
+        norm_a = self._norm_a if A is self._A else _infinity_norm(A)
         norm_b = np.abs(B).max(0)
 
         def unconverged(R, X):

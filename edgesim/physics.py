@@ -304,11 +304,14 @@ class TwinSolver:
             self.rows_pos[r] = rows[:, 0]
             self.rows_neg[r] = rows[:, 1]
         self._padded = not self.edge_valid.all()
-        # Flat positions of Z[r, j, u_e] in the (R, m, N) solver output, for the drop gather.
-        slot = (np.arange(R)[:, None, None] * m + np.arange(m)[None, :, None]) * self.n_nodes
-        self._gather_u = slot + self.edge_u[:, None, :]
-        self._gather_v = slot + self.edge_v[:, None, :]
         backend = resolve_backend(backend, self.n_nodes)
+        self._gather_u = self._gather_v = None
+        if backend == "dense":
+            # Flat positions of Z[r, j, u_e] in the (R, m, N) solver output: one gather for a stack of small
+            # systems (large ones index per system instead: these arrays would be m times the edge list).
+            slot = (np.arange(R)[:, None, None] * m + np.arange(m)[None, :, None]) * self.n_nodes
+            self._gather_u = slot + self.edge_u[:, None, :]
+            self._gather_v = slot + self.edge_v[:, None, :]
         if backend not in ("dense",) + BACKENDS:
             raise ValueError(f"unknown solver backend {backend!r}; use 'auto', 'dense' or one of "
                              f"{', '.join(BACKENDS)}")
@@ -402,8 +405,14 @@ class TwinSolver:
             Zt = self._sparse_solve(k_eff, gauge, C)
         # Zt is (R, m, N), contiguous: every product below runs on contiguous blocks.
         gram = C @ Zt.transpose(0, 2, 1)
-        Zflat = Zt.reshape(-1)
-        drop_t = Zflat[self._gather_u] - Zflat[self._gather_v]
+        if self._gather_u is not None:
+            Zflat = Zt.reshape(-1)
+            drop_t = Zflat[self._gather_u] - Zflat[self._gather_v]
+        else:
+            drop_t = np.empty((self.n_systems, self.n_rows, self.n_edges))
+            for r in range(self.n_systems):
+                for j in range(self.n_rows):  # row by row: temporaries the size of the edge list
+                    np.subtract(Zt[r, j][self.edge_u[r]], Zt[r, j][self.edge_v[r]], out=drop_t[r, j])
         if not all_alive:
             drop_t *= alive[:, None, :]
         resp = Response(gram, drop_t.transpose(0, 2, 1), Zt.transpose(0, 2, 1), self._offset,

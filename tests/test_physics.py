@@ -868,8 +868,8 @@ def test_stack_with_different_row_counts_raises():
 def test_solver_argument_errors():
     with pytest.raises(ValueError, match="one boundary per network"):
         TwinSolver([voltage_divider()], [])
-    with pytest.raises(ValueError, match="unknown solver backend 'cholmod'"):
-        TwinSolver([voltage_divider()], [Boundary(2, [(0, -1)], [(1, -1)])], backend="cholmod")
+    with pytest.raises(ValueError, match="unknown solver backend 'superlu'"):
+        TwinSolver([voltage_divider()], [Boundary(2, [(0, -1)], [(1, -1)])], backend="superlu")
 
 
 @by_backend

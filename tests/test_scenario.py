@@ -603,6 +603,7 @@ COVERAGE = {
     "dillavou2022_damage.toml": "test_damage_control", "dillavou2022_task_switching.toml": "test_damage_control",
     "stern2024_lambda.toml": "long", "stern2024_kappa.toml": "long", "stern2024_lambda_control.toml": "long",
     "pruning_sweep.toml": "long", "transistor_lambda_control.toml": "long", "desync.toml": "long", "desync_taps.toml": "long",
+    "chip_scaling.toml": "test_scaling", "chip_scaling_hardware.toml": "test_scaling",
 }
 
 
