@@ -150,6 +150,7 @@ class DirectLU(LinearBackend):
         self._lu = None
 
     def solve(self, A, B):
+        self._lu = None  # let the old factors go before the new ones are made: never two in memory
         self._lu = factor_lu(A)
         self.stats["factorizations"] += 1
         return self.solve_current(B)
@@ -224,6 +225,7 @@ class PreconditionedCG(LinearBackend):
     def _build(self, A) -> None:
         """The preconditioner from ``A`` (kept, so that a pickled solver rebuilds exactly the same one)."""
         self._preconditioned = A
+        self._apply = None  # the old factors go before the new ones are made
         if self.kind == "lu":
             lu = factor_lu(A)
             self._apply = lambda R: lu.solve(np.ascontiguousarray(R))
@@ -269,10 +271,13 @@ class PreconditionedCG(LinearBackend):
         Stops once a correction is at the level of rounding (normwise), where further steps only add noise.
         """
         for _ in range(steps):
-            correction = self._apply(B - A @ X)
+            residual = A @ X
+            np.subtract(B, residual, out=residual)
+            correction = self._apply(residual)
+            del residual
             X = X + correction
             scale = np.abs(X).max(0)
-            if (np.abs(correction).max(0) <= _ROUNDING_LEVEL * np.where(scale > 0, scale, 1.0)).all():
+            if (np.abs(correction, out=correction).max(0) <= _ROUNDING_LEVEL * np.where(scale > 0, scale, 1.0)).all():
                 break
         return X
 
@@ -302,11 +307,19 @@ class PreconditionedCG(LinearBackend):
         norm_a = self._norm_a if A is self._A else _infinity_norm(A)
         norm_b = np.abs(B).max(0)
 
+        work = np.empty_like(B)  # scratch: the iteration allocates no block-sized temporaries
+
+        def column_max_abs(M):
+            return np.abs(M, out=work).max(0)
+
         def unconverged(R, X):
             """Relative residual of each column, but never below what a stable solve can reach (~1e-16 normwise)."""
-            relative = np.abs(R).max(0) / np.where(norm_b > 0, norm_b, 1.0)
-            attainable = 1e-15 * (norm_a * np.abs(X).max(0) + norm_b) / np.where(norm_b > 0, norm_b, 1.0)
+            relative = column_max_abs(R) / np.where(norm_b > 0, norm_b, 1.0)
+            attainable = 1e-15 * (norm_a * column_max_abs(X) + norm_b) / np.where(norm_b > 0, norm_b, 1.0)
             return np.where(relative > attainable, relative, 0.0)
+
+        def column_dot(M, N):
+            return np.multiply(M, N, out=work).sum(0)
 
         X = np.zeros_like(B) if X0 is None else X0.copy()
         R = B - A @ X
@@ -315,13 +328,14 @@ class PreconditionedCG(LinearBackend):
             return X, 0, True
         Zr = self._apply(R)
         P = Zr.copy()
-        rz = (R * Zr).sum(0)
+        rz = column_dot(R, Zr)
         for it in range(1, self.max_iterations + 1):
             AP = A @ P
-            pap = (P * AP).sum(0)
+            pap = column_dot(P, AP)
             alpha = np.where(active & (pap > 0), rz / np.where(pap > 0, pap, 1.0), 0.0)
-            X += alpha * P
-            R -= alpha * AP
+            X += np.multiply(alpha, P, out=work)
+            R -= np.multiply(alpha, AP, out=work)
+            del AP
             active &= unconverged(R, X) > self.tolerance
             self.stats["iterations"] += 1
             if not active.any():
@@ -332,9 +346,11 @@ class PreconditionedCG(LinearBackend):
                     return X, it, True
                 active = true > self.tolerance
             Zr = self._apply(R)
-            rz_new = (R * Zr).sum(0)
+            rz_new = column_dot(R, Zr)
             beta = np.where(rz != 0, rz_new / np.where(rz != 0, rz, 1.0), 0.0)
-            P = Zr + beta * P
+            P *= beta
+            P += Zr
+            del Zr
             rz = rz_new
         return X, self.max_iterations, False
 

@@ -291,14 +291,19 @@ class TwinSolver:
         self.n_edges = max(n.n_edges for n in networks)
         R, E, m = self.n_systems, self.n_edges, self.n_rows
         # Dead padding edges sit on node 0 -> node 0 with zero conductance.
-        self.edge_u = np.zeros((R, E), np.int64)
-        self.edge_v = np.zeros((R, E), np.int64)
+        if R == 1:  # one system: views of its edge list (chip-sized networks need no second copy)
+            edges = np.asarray(networks[0].edges, dtype=np.int64)
+            self.edge_u, self.edge_v = edges[None, :, 0], edges[None, :, 1]
+        else:
+            self.edge_u = np.zeros((R, E), np.int64)
+            self.edge_v = np.zeros((R, E), np.int64)
         self.edge_valid = np.zeros((R, E), bool)
         self.rows_pos = np.zeros((R, m), np.int64)
         self.rows_neg = np.zeros((R, m), np.int64)
         for r, (net, bc) in enumerate(zip(networks, boundaries)):
-            self.edge_u[r, :net.n_edges] = net.edges[:, 0]
-            self.edge_v[r, :net.n_edges] = net.edges[:, 1]
+            if R > 1:
+                self.edge_u[r, :net.n_edges] = net.edges[:, 0]
+                self.edge_v[r, :net.n_edges] = net.edges[:, 1]
             self.edge_valid[r, :net.n_edges] = True
             rows = np.array(bc.rows, dtype=np.int64)
             self.rows_pos[r] = rows[:, 0]
