@@ -327,8 +327,8 @@ class PreconditionedCG(LinearBackend):
         if not active.any():
             return X, 0, True
         Zr = self._apply(R)
-        P = Zr.copy()
         rz = column_dot(R, Zr)
+        P, Zr = Zr, None  # P is updated in place from here on: no copy needed
         for it in range(1, self.max_iterations + 1):
             AP = A @ P
             pap = column_dot(P, AP)
@@ -350,7 +350,7 @@ class PreconditionedCG(LinearBackend):
             beta = np.where(rz != 0, rz_new / np.where(rz != 0, rz, 1.0), 0.0)
             P *= beta
             P += Zr
-            del Zr
+            Zr = None
             rz = rz_new
         return X, self.max_iterations, False
 
