@@ -105,16 +105,6 @@ def learning_table(ds, tolerance: float) -> dict:
     return {key: [values[j] for j in order] for key, values in rows.items()}
 
 
-def _network(ds, i: int):
-    """The network of size index ``i``, realization 0, rebuilt from the stored edge lists."""
-    from edgesim.network import Network
-
-    point = ds.isel({size_dim(ds): i, "realization": 0})
-    n = int(point.n_edges)
-    edges = np.column_stack([point.edge_from.values[:n], point.edge_to.values[:n]]).astype(np.int64)
-    return Network(int(edges.max()) + 1, edges, name=f"{n} edges")
-
-
 def time_per_step(network, n_train: int, steps: int | None = None) -> float:
     """Wall seconds of one synchronous learning step (free + clamped solve and update) on ``network``:
     edge regression with the study's task shape, the automatic solver, after a first step that pays the
@@ -166,8 +156,33 @@ def crossover(edges, simulation, hardware) -> tuple[float, bool | None] | None:
     return float((fh[1] / fs[1]) ** (1.0 / (fs[0] - fh[0]))), True
 
 
-def chip_table(ds, table: dict, chips, tolerance: float) -> dict:
-    """Hardware projections of every size on each chip model (lists per chip)."""
+def held_nodes(boundary) -> list[int]:
+    """Nodes the free state holds with voltage sources: the ground and single-ended inputs.
+
+    A source between two nodes (an edge source) only ties their difference; leaving that constraint out
+    can only slow the slowest mode down, so the settling time stays an upper bound."""
+    nodes = [boundary.ground]
+    for a, b in boundary.inputs:
+        if b < 0:
+            nodes.append(a)
+        elif a < 0:
+            nodes.append(b)
+    return nodes
+
+
+def _plans(ds):
+    """The run plan (networks and tasks, realization 0 first) of every size, rebuilt from the scenario."""
+    from edgesim.runner import RunPlan
+    from edgesim.scenario import parse_scenario
+
+    scenario, dim = parse_scenario(loading.scenario(ds)), size_dim(ds)
+    return {value: RunPlan.of(scenario.point({dim: value})) for value in ds[dim].values.tolist()}
+
+
+def chip_table(ds, table: dict, chips, plans: dict) -> dict:
+    """Hardware projections of every size on each chip model (lists per chip; realization 0).
+
+    Sizes that never reach the tolerance get NaN times and training energies."""
     scenario = loading.scenario(ds)
     kappa = float(scenario["learning"]["kappa"])
     max_input = float(scenario["task"].get("input_max", 0.0))
@@ -178,25 +193,28 @@ def chip_table(ds, table: dict, chips, tolerance: float) -> dict:
         scale = np.sqrt(chip.k_min * chip.k_max) / kappa
         rows = []
         for j, size in enumerate(table["size"]):
-            i = index[size]
-            network = _network(ds, i)
-            k = ds.conductance.isel({dim: i, "realization": 0, "conductance_step": -1}).values[:network.n_edges]
-            steps = table["steps_to_tolerance"][j]
-            steps = steps if np.isfinite(steps) else loading.run_steps(ds)
-            est = chip_estimate(chip, network, k * scale, steps, table["free_power"][j] * scale,
-                                table["clamped_power"][j] * scale, max_input=max_input)
+            plan = plans[size]
+            network, task = plan.networks[0], plan.tasks[0]
+            k = ds.conductance.isel({dim: index[size], "realization": 0,
+                                     "conductance_step": -1}).values[:network.n_edges]
+            est = chip_estimate(chip, network, k * scale, table["steps_to_tolerance"][j],
+                                table["free_power"][j] * scale, table["clamped_power"][j] * scale,
+                                max_input=max_input, held_nodes=held_nodes(task.boundary))
             rows.append(est.as_dict())
         out[chip.name] = rows
     return out
 
 
-def _print(table, timing, chips, fits, crossings, tolerance):
-    print(f"{'edges':>9} {'steps to ' + format(tolerance, 'g'):>13} {'final err':>10} {'free P ratio':>12} "
-          f"{'energy':>10}")
-    for j in range(len(table["edges"])):
-        print(f"{table['edges'][j]:9d} {table['steps_to_tolerance'][j]:13.4g} {table['final_error'][j]:10.3g} "
-              f"{table['free_power_ratio'][j]:12.3g} {table['training_energy'][j]:10.4g}")
-    print(f"\n{'edges':>9} {'simulation s/step':>18}  " + "  ".join(f"{c + ' s/step':>24}" for c in chips))
+def _print(tables, names, timing, chips, fits, crossings, tolerance):
+    for table, name in zip(tables, names):
+        print(f"{name}:")
+        print(f"{'edges':>9} {'steps to ' + format(tolerance, 'g'):>13} {'final err':>10} {'free P ratio':>12} "
+              f"{'energy':>10}")
+        for j in range(len(table["edges"])):
+            print(f"{table['edges'][j]:9d} {table['steps_to_tolerance'][j]:13.4g} {table['final_error'][j]:10.3g} "
+                  f"{table['free_power_ratio'][j]:12.3g} {table['training_energy'][j]:10.4g}")
+        print()
+    print(f"{'edges':>9} {'simulation s/step':>18}  " + "  ".join(f"{c + ' s/step':>24}" for c in chips))
     for j, e in enumerate(timing["edges"]):
         hw = "  ".join(f"{timing['hardware'][c][j]:24.3g}" for c in chips)
         print(f"{e:9d} {timing['simulation'][j]:18.3g}  {hw}")
@@ -211,6 +229,21 @@ def _print(table, timing, chips, fits, crossings, tolerance):
         else:
             print(f"crossover with {chip}: hardware outpaces the simulation above about {value[0]:.3g} edges"
                   f"{' (extrapolated)' if value[1] else ''}")
+
+
+def _finite(value):
+    """``value`` with NaN and infinite floats as None (JSON has no NaN) and numpy scalars as Python ones."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
 
 
 @loading.command
@@ -238,17 +271,16 @@ def main(argv=None):
 
     from edgesim.network import square_lattice
 
-    dim = size_dim(main_ds)
-    index = {v: i for i, v in enumerate(main_ds[dim].values.tolist())}
+    plans = _plans(main_ds)
     timing = {"edges": list(table["edges"]), "simulation": []}
     for size in table["size"]:
-        timing["simulation"].append(time_per_step(_network(main_ds, index[size]), n_train))
+        timing["simulation"].append(time_per_step(plans[size].networks[0], n_train))
     for target in args.time_sizes:
         side = max(2, round((target / 2) ** 0.5))
         network = square_lattice(side, side)
         timing["edges"].append(network.n_edges)
         timing["simulation"].append(time_per_step(network, n_train, steps=2))
-    projections = chip_table(main_ds, table, chips, args.tolerance)
+    projections = chip_table(main_ds, table, chips, plans)
     # hardware time per step at the timed sizes: measured sizes from the projections, added ones from
     # the fitted growth of the settling time (it follows tau ~ edges on lattices)
     timing["hardware"] = {}
@@ -270,14 +302,14 @@ def main(argv=None):
                                                  [r["settling_time_s"] for r in projections[chip.name]])
     crossings = {chip.name: crossover(timing["edges"], timing["simulation"], timing["hardware"][chip.name])
                  for chip in chips}
-    _print(table, timing, [c.name for c in chips], fits, crossings, args.tolerance)
+    _print(tables, args.files, timing, [c.name for c in chips], fits, crossings, args.tolerance)
     if args.json:
-        Path(args.json).write_text(json.dumps({
+        Path(args.json).write_text(json.dumps(_finite({
             "tolerance": args.tolerance, "learning": tables, "timing": timing, "chips": projections,
             "exponents": {k: (None if v is None else v[0]) for k, v in fits.items()},
             "crossover_edges": {k: (None if v is None else {"edges": v[0], "extrapolated": v[1],
                                                             "below_smallest_size": v[1] is None})
-                                for k, v in crossings.items()}}, indent=1, default=float))
+                                for k, v in crossings.items()}}), indent=1))
         print(f"wrote {args.json}")
     if args.out:
         figure(datasets, tables, timing, chips, projections, fits, crossings, args)
@@ -301,6 +333,9 @@ def figure(datasets, tables, timing, chips, projections, fits, crossings, args):
 
     series(axes[0, 0], "steps_to_tolerance", f"steps to relative error {args.tolerance:g}",
            fits["steps to tolerance"])
+    if not any(np.isfinite(t["steps_to_tolerance"]).any() for t in tables):
+        axes[0, 0].text(0.5, 0.5, f"no size reached relative error {args.tolerance:g}\nwithin the run "
+                        "(see --tolerance)", transform=axes[0, 0].transAxes, ha="center", va="center")
     series(axes[0, 1], "final_error", "final relative training error", fits["final relative error"])
     series(axes[0, 2], "free_power_ratio", "trained / initial free power")
     series(axes[1, 0], "training_energy", "training energy (simulation units)", fits["training energy"])
@@ -326,9 +361,11 @@ def figure(datasets, tables, timing, chips, projections, fits, crossings, args):
         ax.loglog([r["n_edges"] for r in rows], [r["energy_per_parameter_J"] for r in rows], ":s", color=colour,
                   label=f"{chip.name}: J per parameter per inference")
     ax.set_xlabel("edges")
-    ax.set_ylabel("projected hardware cost")
+    ax.set_ylabel("projected hardware: s to train (solid), J per parameter per inference (dotted)")
     ax.legend(fontsize=6)
-    loading.title(fig, datasets[0], f"scaling study (tolerance {args.tolerance:g})")
+    edges = tables[0]["edges"]
+    fig.suptitle(f"scaling study: {edges[0]} to {edges[-1]} edges, tolerance {args.tolerance:g} "
+                 f"({', '.join(names)})", fontsize=10)
     fig.tight_layout()
     loading.save(fig, args.out)
 

@@ -40,7 +40,7 @@ from edgesim.engine.simulate import simulate  # noqa: E402
 from edgesim.hardware import HardwareSpec, with_overrides  # noqa: E402
 from edgesim.solvers import LowRankEquilibrium  # noqa: E402
 from edgesim.network import square_lattice  # noqa: E402
-from edgesim.physics import TwinSolver  # noqa: E402
+from edgesim.physics import TwinSolver, resolve_backend  # noqa: E402
 from edgesim.seeding import stream  # noqa: E402
 from edgesim.tasks import edge_regression  # noqa: E402
 
@@ -149,7 +149,8 @@ def window_study(sizes=(10000, 100000, 1000000)):
             if backend == "auto" and size in WINDOW_TARGETS:
                 target = WINDOW_TARGETS[size]
                 note = f"  (target >= {target:.1e} events/s: " + ("OK" if rate >= target else "MISSED") + ")"
-            print(f"{net.n_edges:8d} {backend:>8} {info['events']:8d} {info['refactorizations']:8d} "
+            label = backend if backend != "auto" else f"auto={resolve_backend('auto', net.n_nodes)}"
+            print(f"{net.n_edges:8d} {label:>8} {info['events']:8d} {info['refactorizations']:8d} "
                   f"{info['factorizations']:10d} {rate:9.0f} {per_window:9.3f} {refactor:13.3f} "
                   f"{refactor / per_window:6.2f}{note}")
 

@@ -12,7 +12,7 @@ first (which pays the set-up and the first factorization), the first step's
 time, and the process's peak memory.
 
 Run: ``python benchmarks/bench_scale.py [--sizes 1e3 1e4 1e5] [--huge] [--backends lu cg cg-cholmod auto]``
-(the default sizes take about 10 minutes; ``--huge`` adds about 20 minutes and needs 10 GB for ``lu``).
+(the default sizes take about 10 minutes; ``--huge`` adds about an hour and needs 10 to 13 GB for ``lu``).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def measure(side: int, kind: str, backend: str, steps: int) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", nargs="+", type=float, default=[1e3, 1e4, 1e5, 1e6])
-    parser.add_argument("--huge", action="store_true", help="also 1e7 edges (lu needs about 9.5 GB)")
+    parser.add_argument("--huge", action="store_true", help="also 1e7 edges (lu needs 10 to 13 GB)")
     parser.add_argument("--backends", nargs="+", default=None, help="default: every installed backend and auto")
     parser.add_argument("--kinds", nargs="+", default=["open", "periodic"])
     args = parser.parse_args(argv)

@@ -6,10 +6,14 @@ transistors and area per edge, energy per update).  From a simulated network
 and its learning record, :func:`chip_estimate` derives:
 
 * the **settling time** of the network, ``tau ln(1 / settle_tolerance)``, with
-  ``tau = C_node / lambda_2`` the slowest charge-redistribution mode (``lambda_2``
-  the algebraic connectivity of the conductance-weighted Laplacian, with the
-  wire resistance in series with every edge).  Pinned inputs and outputs only
-  make the modes faster, so this is an upper bound of the twins' settling;
+  ``tau = C_node / mu_1`` its slowest mode: ``mu_1`` the smallest eigenvalue
+  of the conductance-weighted Laplacian (wire resistance in series with every
+  edge) with the nodes held by voltage sources removed (the free state: ground
+  and inputs).  The clamped twin also holds its outputs, and holding more
+  nodes only makes the modes faster (eigenvalue interlacing), so the free
+  state's settling bounds both twins'.  Without held nodes ``mu_1`` is the
+  algebraic connectivity ``lambda_2``, which *underestimates* the settling of a
+  driven network (up to ~16x on a 16 x 16 lattice held at one node);
 * the **hardware time per learning step**: a clock period (the edges' update
   loop) plus the settling of the twins, which settle in parallel;
 * the **hardware time to train**: steps times the time per step;
@@ -148,20 +152,25 @@ def chip_preset(name: str) -> ChipModel:
     return CHIP_PRESETS[name]
 
 
-def _algebraic_connectivity(laplacian: sp.csr_matrix) -> float:
-    """Second-smallest eigenvalue of a connected network's Laplacian."""
-    n = laplacian.shape[0]
-    if n <= 600:
-        return float(sla.eigvalsh(laplacian.toarray(), subset_by_index=[1, 1])[0])
+def _slowest_rate(laplacian: sp.csr_matrix, held: np.ndarray) -> float:
+    """Smallest eigenvalue of the Laplacian without the ``held`` nodes (none held: the second-smallest
+    of the whole, the smallest being 0)."""
+    keep = np.ones(laplacian.shape[0], bool)
+    keep[held] = False
+    reduced = laplacian[keep][:, keep]
+    index = 0 if len(held) else 1
+    if reduced.shape[0] <= 600:
+        return float(sla.eigvalsh(reduced.toarray(), subset_by_index=[index, index])[0])
     # shift-invert about a point just below 0: the factorization stays positive definite
-    shift = -1e-8 * float(laplacian.diagonal().mean())
-    values = spla.eigsh(laplacian.tocsc(), k=2, sigma=shift, which="LM", return_eigenvectors=False, tol=1e-6)
-    return float(np.sort(values)[1])
+    shift = -1e-8 * float(reduced.diagonal().mean())
+    values = spla.eigsh(reduced.tocsc(), k=index + 1, sigma=shift, which="LM", return_eigenvectors=False,
+                        tol=1e-8)
+    return float(np.sort(values)[index])
 
 
 def relaxation_time(network: Network, conductance: np.ndarray, node_capacitance: float,
-                    wire_resistance: float = 0.0) -> float:
-    """Time constant (s) of the slowest charge-redistribution mode: ``C_node / lambda_2``.
+                    wire_resistance: float = 0.0, held_nodes=()) -> float:
+    """Time constant (s) of the slowest mode of the node voltages: ``C_node / mu_1``.
 
     Parameters
     ----------
@@ -172,6 +181,8 @@ def relaxation_time(network: Network, conductance: np.ndarray, node_capacitance:
         F per node.
     wire_resistance : float
         Ohm in series with every edge.
+    held_nodes : sequence of int
+        Nodes held by voltage sources (ground and inputs); none: the floating network (``lambda_2``).
     """
     k = np.nan_to_num(np.asarray(conductance, dtype=float), nan=0.0)
     if k.shape != (network.n_edges,):
@@ -181,10 +192,11 @@ def relaxation_time(network: Network, conductance: np.ndarray, node_capacitance:
     k_eff = np.where(k > 0, 1.0 / (1.0 / np.where(k > 0, k, 1.0) + wire_resistance), 0.0)
     incidence = network.incidence
     laplacian = (incidence.T @ sp.diags(k_eff) @ incidence).tocsr()
-    connectivity = _algebraic_connectivity(laplacian)
-    if connectivity <= 0:
-        raise ValueError("the network with these conductances is not connected: it never settles")
-    return node_capacitance / connectivity
+    rate = _slowest_rate(laplacian, np.unique(np.asarray(held_nodes, dtype=np.int64)))
+    if rate <= 1e-12 * float(laplacian.diagonal().max()):
+        raise ValueError("the network with these conductances is not connected (to its held nodes): it never "
+                         "settles")
+    return node_capacitance / rate
 
 
 @dataclass(frozen=True)
@@ -209,7 +221,7 @@ class ChipEstimate:
 
 
 def chip_estimate(chip: ChipModel, network: Network, conductance: np.ndarray, steps: float, free_power: float,
-                  clamped_power: float, max_input: float = 0.0) -> ChipEstimate:
+                  clamped_power: float, max_input: float = 0.0, held_nodes=()) -> ChipEstimate:
     """Hardware time, energy and area of a simulated network trained for ``steps`` steps.
 
     Parameters
@@ -225,10 +237,12 @@ def chip_estimate(chip: ChipModel, network: Network, conductance: np.ndarray, st
         power of the trained network gives the inference energy.
     max_input : float
         Largest input voltage (V) of the task, checked against the supply.
+    held_nodes : sequence of int
+        Nodes held by the free state's voltage sources (ground and inputs; see :func:`relaxation_time`).
     """
     k = np.asarray(conductance, dtype=float)
     present = np.isfinite(k) & (k > 0)
-    tau = relaxation_time(network, k, chip.node_capacitance, chip.wire_resistance)
+    tau = relaxation_time(network, k, chip.node_capacitance, chip.wire_resistance, held_nodes)
     settling = tau * np.log(1.0 / chip.settle_tolerance)
     step_time = chip.clock_period + settling
     n = network.n_edges

@@ -209,16 +209,16 @@ _SHRINK = ("record fewer points (run.record_points or a larger run.record_every)
            "'float32') or run fewer systems (sweep values x run.realizations)")
 
 
-def _lighter_backend(backend: str) -> str:
-    """A hint naming the backend that needs the least memory, if it is not the one refused."""
+def _lighter_backend(backend: str, need: float, available: float) -> str:
+    """A hint naming the backend that needs the least memory, if it is not the one refused and would fit."""
     from .physics import SOLVER_BYTES_PER_EDGE
 
     lightest = "cg-cholmod"  # with the direct cholmod, the least memory; and fast at every size
-    if "cholmod" in backend:
-        return ""
     share = SOLVER_BYTES_PER_EDGE[lightest] / SOLVER_BYTES_PER_EDGE.get(backend, SOLVER_BYTES_PER_EDGE["lu"])
-    return (f"solver.backend = '{lightest}' needs about {share:.0%} of that (CHOLMOD, from scikit-sparse: see "
-            "docs/solvers.md), or ")
+    if "cholmod" in backend or share * need > 0.8 * available:
+        return ""
+    return (f"solver.backend = '{lightest}' would need about {share * need / 2**30:.1f} GiB (CHOLMOD, from "
+            "scikit-sparse: see docs/solvers.md), or ")
 
 
 def _refuse_if_too_big(need: int, solver_need: int, backend: str, workers: int = 1) -> None:
@@ -227,7 +227,8 @@ def _refuse_if_too_big(need: int, solver_need: int, backend: str, workers: int =
     if workers * solver_need > 0.8 * available:
         raise ValueError(f"solving this network would need about {workers * solver_need / 2**30:.1f} GiB of memory "
                          f"with solver.backend = '{backend}'{f' on {workers} workers' if workers > 1 else ''}, more "
-                         f"than this machine has ({available / 2**30:.1f} GiB); {_lighter_backend(backend)}use a "
+                         f"than 80 % of this machine's memory ({available / 2**30:.1f} GiB); "
+                         f"{_lighter_backend(backend, workers * solver_need, available)}use a "
                          "smaller network, fewer stacked systems (run.max_stack) or fewer --jobs")
     if workers * (need + solver_need) > 0.8 * available:
         raise ValueError(f"the recorded results would need about {workers * need / 2**30:.1f} GiB of memory"

@@ -478,7 +478,8 @@ class SolverConfig:
     def __post_init__(self):
         _choice("solver", "backend", self.backend, SOLVER_BACKENDS)
         _number("solver", "tolerance", self.tolerance, positive=True)
-        _in_range("solver", "tolerance", self.tolerance, 0, 1e-2)
+        if not 0 < self.tolerance <= 1e-2:
+            raise ConfigError(f"solver.tolerance must lie in (0, 0.01], got {self.tolerance!r}")
 
 
 

@@ -51,8 +51,9 @@ BACKENDS = ("lu", "cholmod", "cg", "cg-cholmod", "amg")
 
 #: How to get CHOLMOD (scikit-sparse needs SuiteSparse's headers; on Debian 12, SuiteSparse 5 needs
 #: scikit-sparse < 0.5).
-CHOLMOD_INSTALL = ("CHOLMOD needs scikit-sparse: apt-get install libsuitesparse-dev, then pip install "
-                   "'edgesim[cholmod]' (on Debian 12 / SuiteSparse 5: pip install 'scikit-sparse<0.5')")
+CHOLMOD_INSTALL = ("CHOLMOD needs scikit-sparse: apt-get install libsuitesparse-dev, then pip install -e "
+                   "'.[cholmod]' in the edgesim folder (on Debian 12 / SuiteSparse 5: pip install "
+                   "'scikit-sparse<0.5')")
 
 
 def factor_lu(A: sp.spmatrix):
@@ -205,7 +206,7 @@ class PreconditionedCG(LinearBackend):
             try:
                 import pyamg  # noqa: F401
             except ImportError:
-                raise ValueError("solver.backend = 'amg' needs pyamg: pip install 'edgesim[amg]' (or pip install "
+                raise ValueError("solver.backend = 'amg' needs pyamg: pip install -e '.[amg]' in the edgesim folder (or pip install "
                                  "pyamg)") from None
         self._cholmod = CholmodFactorizer() if preconditioner == "cholmod" else None
         self.tolerance, self.kind = tolerance, preconditioner

@@ -159,7 +159,8 @@ class _DaskExecutor:
         try:
             from distributed import Client
         except ImportError:
-            raise ValueError("--scheduler needs the dask.distributed package: pip install 'edgesim[dask]'") from None
+            raise ValueError("--scheduler needs the dask.distributed package: pip install -e '.[dask]' in the edgesim folder "
+                             "(or pip install distributed)") from None
         try:
             self.client = Client(address, timeout="20s")
         except (OSError, TimeoutError) as exc:

@@ -34,6 +34,26 @@ def test_chain_relaxation_matches_the_analytic_slowest_mode(n_nodes):
     assert relaxation_time(net, np.full(net.n_edges, k), 1e-12) == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize("n_nodes", [10, 1000])
+def test_chain_held_at_one_end_relaxes_like_its_quarter_wave_mode(n_nodes):
+    """Node 0 held by a source: mu_1 = 2 k (1 - cos(pi / (2n - 1))), nearly four times slower than lambda_2."""
+    net = _chain(n_nodes)
+    k = 2e-4
+    expected = 1e-12 / (2 * k * (1 - np.cos(np.pi / (2 * n_nodes - 1))))
+    held = relaxation_time(net, np.full(net.n_edges, k), 1e-12, held_nodes=[0])
+    assert held == pytest.approx(expected, rel=1e-6)
+    assert held > 3.5 * relaxation_time(net, np.full(net.n_edges, k), 1e-12)
+
+
+def test_holding_more_nodes_only_speeds_the_network_up():
+    """Eigenvalue interlacing: each node held by a source raises the slowest rate (or keeps it)."""
+    net = square_lattice(12, 12)
+    k = np.exp(np.random.default_rng(2).normal(0, 1, net.n_edges))
+    taus = [relaxation_time(net, k, 1e-12, held_nodes=[0, 143, 70][:n]) for n in (1, 2, 3)]
+    assert taus[0] >= taus[1] >= taus[2] > 0
+    assert taus[0] > relaxation_time(net, k, 1e-12)  # one held node: slower than the floating network
+
+
 def test_relaxation_time_grows_like_the_node_count_on_lattices():
     """Diffusive settling: tau ~ L^2 ~ N on a square lattice (lambda_2 = 2 k (1 - cos(pi / L)))."""
     taus = {side: relaxation_time(square_lattice(side, side), np.ones(2 * side * (side - 1)), 1.0)

@@ -61,7 +61,7 @@ def test_cg_agrees_with_lu_over_six_decades_of_conductance(seed, kind):
         assert _relative(_voltages(cg, k, x), exact) < 1e-9
         k = np.clip(k * (1 + 1e-3 * rng.normal(size=net.n_edges)), 1e-3, 1e3)
     stats = cg.linear_stats[0]
-    assert stats["factorizations"] < 20  # the kept factorization was reused
+    assert stats["factorizations"] == 1  # the kept factorization served every state
     assert stats["iterations"] > 0
 
 
@@ -137,7 +137,7 @@ def test_engine_settle_windows_on_cg_keep_one_factorization_and_match_lu():
     (lu_history, lu_info), (cg_history, cg_info) = runs["lu"], runs["cg"]
     assert cg_info["refactorizations"] == lu_info["refactorizations"] > 100  # one full solve per window
     assert lu_info["factorizations"] == lu_info["refactorizations"]
-    assert cg_info["factorizations"] < 5
+    assert cg_info["factorizations"] == 1
     assert cg_info["events"] == lu_info["events"]
     np.testing.assert_allclose(cg_history.error_train, lu_history.error_train, rtol=1e-8)
     np.testing.assert_allclose(cg_history.conductance, lu_history.conductance, rtol=1e-9)
@@ -155,36 +155,34 @@ def test_unknown_backend_is_an_error_listing_the_backends():
         load_scenario("scenarios/quickstart.toml", ["solver.backend='superlu'"])
 
 
-@settings(max_examples=10, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), decades=st.sampled_from([6, 10]))
-def test_cholmod_agrees_with_lu_as_well_as_the_exact_solvers_agree(seed, decades):
-    """Six decades: 1e-9.  Ten (1e-4..1e6): within 10x of what two *exact* solvers, the sparse LU and the
-    dense Cholesky, differ by on the same network.
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_cholmod_agrees_with_lu_to_1e9_over_six_decades_and_as_well_as_exact_solvers_can_over_ten(seed):
+    """Six decades: voltages to 1e-9 of the LU's.  Ten (1e-4..1e6): to 1e-7, the level at which two exact
+    solvers agree there.
 
-    At ten decades of random conductance the exact solvers themselves disagree by up to a few 1e-9
-    (round-off amplified by the conditioning; measured over 30 networks: LU vs dense 2.7e-9, LU vs
-    CHOLMOD 3.4e-9, dense vs CHOLMOD 6.1e-9; at six decades all below 5e-12): 1e-9 to "the exact LU"
-    is below the LU's own accuracy there (docs/solvers.md).
+    At ten decades of random conductance exact solvers' voltages differ by up to a few 1e-8 (round-off
+    amplified by the conditioning; measured over 60 networks: LU vs dense Cholesky 1.1e-8, LU vs CHOLMOD
+    2.4e-8, dense vs CHOLMOD 3.6e-8, and 4.1e-8 for one network found by a search; at six decades
+    1.1e-11): 1e-9 to "the exact LU" is below the LU's own accuracy there (docs/solvers.md).  Derandomized
+    so that the suite is deterministic.
     """
-    pytest.importorskip("sksparse")
+    pytest.importorskip("sksparse.cholmod")
     rng = np.random.default_rng(seed)
     net = square_lattice(25, 25)
     bc = _boundary(net, rng)
-    k = 10 ** rng.uniform(1 - decades / 2, 1 + decades / 2, net.n_edges)
     x = rng.uniform(-1, 1, (2, 3))
     cholmod = TwinSolver([net], [bc], backend="cholmod")
-    for _ in range(3):
+    for decades, bound in ((6, 1e-9), (10, 1e-7)):
+        k = 10 ** rng.uniform(1 - decades / 2, 1 + decades / 2, net.n_edges)
         exact = _voltages(TwinSolver([net], [bc], backend="lu"), k, x)
-        exact_spread = _relative(_voltages(TwinSolver([net], [bc], backend="dense"), k, x), exact)
-        bound = 1e-9 if decades == 6 else max(1e-9, 10 * exact_spread)
-        assert _relative(_voltages(cholmod, k, x), exact) < bound
-        k = k * (1 + 1e-3 * rng.normal(size=net.n_edges))
-    assert cholmod.linear_stats[0]["factorizations"] == 3
+        assert _relative(_voltages(cholmod, k, x), exact) < bound, decades
+    assert cholmod.linear_stats[0]["factorizations"] == 2
 
 
 def test_cg_with_a_kept_cholmod_factor_agrees_with_lu_and_survives_pickling():
     """Six decades (see the cg test for why not ten), 20 learning-sized changes, one factorization."""
-    pytest.importorskip("sksparse")
+    pytest.importorskip("sksparse.cholmod")
     import pickle
 
     rng = np.random.default_rng(5)
@@ -202,12 +200,12 @@ def test_cg_with_a_kept_cholmod_factor_agrees_with_lu_and_survives_pickling():
             np.testing.assert_array_equal(_voltages(copy, k_next, x), _voltages(solver, k_next, x))
             k = k_next
         k = np.clip(k * (1 + 1e-3 * rng.normal(size=net.n_edges)), 1e-3, 1e3)
-    assert solver.linear_stats[0]["factorizations"] < 5
+    assert solver.linear_stats[0]["factorizations"] == 1
 
 
 def test_cholmod_learning_curves_of_a_1e4_edge_network_agree_with_lu():
     """As for cg: 1000 synchronous steps on the 10,082-edge periodic lattice, errors to 1e-8 relative."""
-    pytest.importorskip("sksparse")
+    pytest.importorskip("sksparse.cholmod")
     net = square_lattice(71, 71, periodic=True)
     task = edge_regression(net, stream(0, 0, "task"), n_train=1, n_test=1)
     k0 = [np.exp(np.random.default_rng(0).normal(0, 0.5, net.n_edges))]
@@ -233,7 +231,7 @@ def test_cholmod_without_scikit_sparse_names_the_install_step(monkeypatch):
     net = square_lattice(5, 5)
     for backend in ("cholmod", "cg-cholmod"):
         with pytest.raises(ValueError, match=r"apt-get install libsuitesparse-dev, then pip install "
-                                             r"'edgesim\[cholmod\]'"):
+                                             r"-e '\.\[cholmod\]' in the edgesim folder"):
             TwinSolver([net], [Boundary(0, [(3, -1)], [(7, -1)])], backend=backend)
 
 
@@ -249,7 +247,7 @@ def test_amg_without_pyamg_names_the_install_step(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_pyamg)
     net = square_lattice(5, 5)
-    with pytest.raises(ValueError, match=r"pip install 'edgesim\[amg\]'"):
+    with pytest.raises(ValueError, match=r"pip install -e '\.\[amg\]' in the edgesim folder"):
         TwinSolver([net], [Boundary(0, [(3, -1)], [(7, -1)])], backend="amg")
 
 
@@ -259,16 +257,18 @@ def test_auto_picks_the_backend_measured_fastest_for_the_size(side, backend):
     assert TwinSolver([net], [Boundary(0, [(3, -1)], [(7, -1)])]).backend == backend
 
 
-def test_a_network_too_large_for_memory_is_refused_before_the_run(tmp_path, capsys, monkeypatch):
-    """A 1e7-edge lattice on a machine with 4 GiB: refused with the estimate, before any network is solved."""
+@pytest.mark.parametrize("gib, hint", [(4, False), (10, True)])
+def test_a_network_too_large_for_memory_is_refused_before_the_run(tmp_path, capsys, monkeypatch, gib, hint):
+    """A 1e7-edge lattice (about 14 GiB with the default backend): refused with the estimate, before any network
+    is solved; the lighter cg-cholmod is suggested only where it would fit."""
     from edgesim.cli import main
 
-    monkeypatch.setattr("edgesim.cli._available_memory", lambda: 4 * 2**30)
+    monkeypatch.setattr("edgesim.cli._available_memory", lambda: gib * 2**30)
     out = tmp_path / "big.nc"
     code = main(["run", "scenarios/quickstart.toml", "-o", str(out), "--set", "network.kind='square_lattice'",
                  "--set", "network.nx=2236", "--set", "task.n_train=1", "--set", "task.n_test=1", "--set",
                  "sweep={}", "--set", "run.realizations=1", "--set", "task.n_sources=1", "--set", "task.n_targets=1"])
     err = capsys.readouterr().err
-    assert code == 2 and "GiB of memory with solver.backend = 'auto'" in err
-    assert "solver.backend = 'cg-cholmod' needs about 40% of that" in err
+    assert code == 2 and "GiB of memory with solver.backend = 'auto'" in err and "use a smaller network" in err
+    assert ("solver.backend = 'cg-cholmod' would need about 5.6 GiB" in err) == hint
     assert not out.exists()

@@ -69,7 +69,7 @@ def test_the_study_runs_end_to_end_at_small_sizes(tmp_path, capsys, name, overri
     assert edges == sorted(edges) and len(edges) == len(overrides[0].split(","))
     assert all(t > 0 for t in report["timing"]["simulation"])
     assert set(report["crossover_edges"]) == {"breadboard2022", "transistor2024", "integrated"}
-    # the 4 kHz-class breadboard is slower per step than the simulation of these small networks
+    # the 4 Hz breadboard is slower per step than the simulation of these small networks
     assert report["timing"]["hardware"]["breadboard2022"][0] > report["timing"]["simulation"][0]
     # the settling time grows with the lattice (diffusive relaxation: tests/test_chip.py checks tau ~ edges)
     assert report["exponents"]["integrated settling time"] > 0.5
