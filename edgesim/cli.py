@@ -85,6 +85,7 @@ def _run(args) -> int:
 
     scenario = load_scenario(args.scenario, args.set or [], args.seed)
     output = _check_outputs(args.output, args.overwrite, args.resume, scenario)  # before any work
+    _refuse_oversized_lattices(scenario)
     _check_memory(scenario, RunPlan.of(scenario), output)
     return _execute(scenario, output, args, "edgesim " + " ".join(shlex.quote(a) for a in args.argv))
 
@@ -236,6 +237,25 @@ def _refuse_if_too_big(need: int, solver_need: int, backend: str, workers: int =
                          f"({available / 2**30:.1f} GiB); {_SHRINK}")
 
 
+def _refuse_oversized_lattices(scenario, workers: int = 1) -> None:
+    """Refuse, before building anything, a square lattice whose solve alone would not fit (one system).
+
+    Building a 5e7-edge lattice to estimate its memory would itself take a minute and gigabytes; a
+    lattice's size follows from ``nx``, ``ny`` and ``periodic``."""
+    from .physics import estimate_solver_bytes
+    from .runner import sweep_points
+
+    for values in sweep_points(scenario.dotted_sweep):
+        point = scenario.point(values) if values else scenario
+        net = point.network
+        if net.kind != "square_lattice":
+            continue
+        nx, ny = net.nx, net.ny or net.nx
+        edges = 2 * nx * ny if net.periodic else nx * (ny - 1) + ny * (nx - 1)
+        _refuse_if_too_big(0, estimate_solver_bytes(nx * ny, edges, 1, point.solver.backend), point.solver.backend,
+                           workers)
+
+
 def _check_memory(scenario, plan, output) -> None:
     """Refuse a run whose records or solver would not fit, naming the settings that shrink them.
 
@@ -267,6 +287,7 @@ def _check_sweep_memory(scenario, jobs) -> None:
     from .sweep import sweep_parts, worker_count
 
     workers = worker_count(jobs, len(sweep_parts(scenario)))
+    _refuse_oversized_lattices(scenario, workers)
     largest = (0, 0)
     first_stacked = {k: v[0] for k, v in scenario.stacked_sweep.items()}
     for values in sweep_points(scenario.dotted_sweep):  # parts differ in size only by scenario-wide keys

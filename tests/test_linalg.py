@@ -79,6 +79,7 @@ def test_amg_agrees_with_lu(span):
         exact = _voltages(TwinSolver([net], [bc], backend="lu"), k, x)
         assert _relative(_voltages(amg, k, x), exact) < 1e-9
         k = k * (1 + 1e-3 * rng.normal(size=net.n_edges))
+    assert amg.linear_stats[0]["iterations"] > 0 and amg.linear_stats[0]["factorizations"] == 1  # it iterated
 
 
 def test_amg_that_cannot_converge_says_so():
@@ -272,3 +273,19 @@ def test_a_network_too_large_for_memory_is_refused_before_the_run(tmp_path, caps
     assert code == 2 and "GiB of memory with solver.backend = 'auto'" in err and "use a smaller network" in err
     assert ("solver.backend = 'cg-cholmod' would need about 5.6 GiB" in err) == hint
     assert not out.exists()
+
+
+def test_a_lattice_far_too_large_is_refused_before_it_is_built(tmp_path, capsys, monkeypatch):
+    """5e7 edges: the estimate comes from nx alone; building the lattice first would take a minute and 7 GB."""
+    from edgesim import runner
+    from edgesim.cli import main
+
+    def never(*args, **kwargs):
+        raise AssertionError("the network was built before the memory check")
+
+    monkeypatch.setattr(runner.RunPlan, "of", never)
+    out = tmp_path / "huge.nc"
+    code = main(["run", "scenarios/quickstart.toml", "-o", str(out), "--set", "network.kind='square_lattice'",
+                 "--set", "network.nx=5000", "--set", "sweep={}", "--set", "run.realizations=1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "solving this network would need about" in err and not out.exists()
