@@ -182,13 +182,14 @@ def _available_memory() -> int:
         return 2**62
 
 
-def _memory_need(scenario, plan) -> tuple[int, int]:
-    """(bytes of the records, bytes of the solver) of a run, over every point of its scenario-wide keys."""
+def _memory_need(scenario, plan) -> tuple[int, int, int]:
+    """(bytes of the records, bytes of the solver, bytes of the solver with the lightest backend) of a run, over
+    every point of its scenario-wide keys."""
     from .history import conductance_records
     from .physics import estimate_solver_bytes
     from .runner import RunPlan, sweep_points
 
-    need = solver_need = 0
+    need = solver_need = lighter_need = 0
     for values in sweep_points(scenario.dotted_sweep):  # one run per point of the scenario-wide keys
         point = scenario.point(values) if values else scenario
         point_plan = RunPlan.of(point) if values else plan
@@ -200,9 +201,10 @@ def _memory_need(scenario, plan) -> tuple[int, int]:
             max(net.n_edges for net in nets), len(point_plan.tasks[0].boundary.outputs),
             point_plan.tasks[0].n_train, point.engine.kind != "synchronous")
         stack = min(len(point_plan.systems), run.max_stack) if point.engine.kind == "synchronous" else 1
-        solver_need = max(solver_need, estimate_solver_bytes(max(n.n_nodes for n in nets), max(n.n_edges for n in nets),
-                                                             stack, point.solver.backend))
-    return need, solver_need
+        size = (max(n.n_nodes for n in nets), max(n.n_edges for n in nets), stack)
+        solver_need = max(solver_need, estimate_solver_bytes(*size, point.solver.backend))
+        lighter_need = max(lighter_need, estimate_solver_bytes(*size, LIGHTEST_BACKEND))
+    return need, solver_need, lighter_need
 
 
 _SHRINK = ("record fewer points (run.record_points or a larger run.record_every), keep fewer conductance "
@@ -210,26 +212,27 @@ _SHRINK = ("record fewer points (run.record_points or a larger run.record_every)
            "'float32') or run fewer systems (sweep values x run.realizations)")
 
 
-def _lighter_backend(backend: str, need: float, available: float) -> str:
-    """A hint naming the backend that needs the least memory, if it is not the one refused and would fit."""
-    from .physics import SOLVER_BYTES_PER_EDGE
+#: The backend that needs the least memory at chip sizes and is fast there (with the direct cholmod).
+LIGHTEST_BACKEND = "cg-cholmod"
 
-    lightest = "cg-cholmod"  # with the direct cholmod, the least memory; and fast at every size
-    share = SOLVER_BYTES_PER_EDGE[lightest] / SOLVER_BYTES_PER_EDGE.get(backend, SOLVER_BYTES_PER_EDGE["lu"])
-    if "cholmod" in backend or share * need > 0.8 * available:
+
+def _lighter_backend(backend: str, lighter_need: float | None, available: float) -> str:
+    """A hint naming the lightest backend, if it is not the one refused and would fit."""
+    if lighter_need is None or "cholmod" in backend or lighter_need > 0.8 * available:
         return ""
-    return (f"solver.backend = '{lightest}' would need about {share * need / 2**30:.1f} GiB (CHOLMOD, from "
+    return (f"solver.backend = '{LIGHTEST_BACKEND}' would need about {lighter_need / 2**30:.1f} GiB (CHOLMOD, from "
             "scikit-sparse: see docs/solvers.md), or ")
 
 
-def _refuse_if_too_big(need: int, solver_need: int, backend: str, workers: int = 1) -> None:
+def _refuse_if_too_big(need: int, solver_need: int, backend: str, workers: int = 1,
+                       lighter_need: int | None = None) -> None:
     """Refuse what would not fit in 80 % of this machine's memory (``workers`` such runs at once)."""
     available = _available_memory()
     if workers * solver_need > 0.8 * available:
         raise ValueError(f"solving this network would need about {workers * solver_need / 2**30:.1f} GiB of memory "
                          f"with solver.backend = '{backend}'{f' on {workers} workers' if workers > 1 else ''}, more "
                          f"than 80 % of this machine's memory ({available / 2**30:.1f} GiB); "
-                         f"{_lighter_backend(backend, workers * solver_need, available)}use a "
+                         f"{_lighter_backend(backend, lighter_need and workers * lighter_need, available)}use a "
                          "smaller network, fewer stacked systems (run.max_stack) or fewer --jobs")
     if workers * (need + solver_need) > 0.8 * available:
         raise ValueError(f"the recorded results would need about {workers * need / 2**30:.1f} GiB of memory"
@@ -253,7 +256,7 @@ def _refuse_oversized_lattices(scenario, workers: int = 1) -> None:
         nx, ny = net.nx, net.ny or net.nx
         edges = 2 * nx * ny if net.periodic else nx * (ny - 1) + ny * (nx - 1)
         _refuse_if_too_big(0, estimate_solver_bytes(nx * ny, edges, 1, point.solver.backend), point.solver.backend,
-                           workers)
+                           workers, estimate_solver_bytes(nx * ny, edges, 1, LIGHTEST_BACKEND))
 
 
 def _check_memory(scenario, plan, output) -> None:
@@ -267,9 +270,9 @@ def _check_memory(scenario, plan, output) -> None:
 
     from .streaming import streamable
 
-    need, solver_need = _memory_need(scenario, plan)
+    need, solver_need, lighter_need = _memory_need(scenario, plan)
     if streamable(scenario):
-        _refuse_if_too_big(0, solver_need, scenario.solver.backend)
+        _refuse_if_too_big(0, solver_need, scenario.solver.backend, lighter_need=lighter_need)
         folder = output.parent
         while not folder.exists():
             folder = folder.parent
@@ -278,7 +281,7 @@ def _check_memory(scenario, plan, output) -> None:
             raise ValueError(f"the result file would take about {need / 2 / 2**30:.1f} GiB, more than the free "
                              f"space in {folder} ({usage.free / 2**30:.1f} GiB); {_SHRINK}")
         return
-    _refuse_if_too_big(need, solver_need, scenario.solver.backend)
+    _refuse_if_too_big(need, solver_need, scenario.solver.backend, lighter_need=lighter_need)
 
 
 def _check_sweep_memory(scenario, jobs) -> None:
@@ -288,12 +291,12 @@ def _check_sweep_memory(scenario, jobs) -> None:
 
     workers = worker_count(jobs, len(sweep_parts(scenario)))
     _refuse_oversized_lattices(scenario, workers)
-    largest = (0, 0)
+    largest = (0, 0, 0)
     first_stacked = {k: v[0] for k, v in scenario.stacked_sweep.items()}
     for values in sweep_points(scenario.dotted_sweep):  # parts differ in size only by scenario-wide keys
         part = scenario.point({**values, **first_stacked})
-        largest = max(largest, _memory_need(part, RunPlan.of(part)), key=sum)
-    _refuse_if_too_big(*largest, scenario.solver.backend, workers)
+        largest = max(largest, _memory_need(part, RunPlan.of(part)), key=lambda need: need[0] + need[1])
+    _refuse_if_too_big(largest[0], largest[1], scenario.solver.backend, workers, largest[2])
 
 
 def _inspect(args) -> int:

@@ -45,7 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
-from .linalg import BACKENDS, make_backend
+from .linalg import BACKENDS, SINGLE_PRECISION_NODES, make_backend
 from .network import Network
 
 __all__ = [
@@ -546,6 +546,9 @@ class TwinSolver:
 #: edges (1.3 to 1.9 kB) and 1e7 (0.9 kB, issue 9): the LU's fill dominates ``lu`` and ``cg``; CHOLMOD
 #: keeps one triangular factor.
 SOLVER_BYTES_PER_EDGE = {"lu": 1500, "cg": 1500, "cholmod": 600, "cg-cholmod": 600, "amg": 800}
+#: ``cg`` above :data:`~edgesim.linalg.SINGLE_PRECISION_NODES` nodes keeps a single-precision LU: 0.64 and
+#: 0.78 kB per edge measured at 1e7 edges (open and periodic lattices).
+CG_SINGLE_PRECISION_BYTES_PER_EDGE = 800
 
 
 def estimate_solver_bytes(n_nodes: int, n_edges: int, n_systems: int = 1, backend: str = "auto") -> int:
@@ -554,7 +557,10 @@ def estimate_solver_bytes(n_nodes: int, n_edges: int, n_systems: int = 1, backen
     backend = resolve_backend(backend, n_nodes)
     if backend == "dense":
         return int(n_systems * 8 * n_nodes * n_nodes * 2)  # matrices and factors
-    return int(n_systems * SOLVER_BYTES_PER_EDGE.get(backend, 1500) * n_edges)
+    per_edge = SOLVER_BYTES_PER_EDGE.get(backend, 1500)
+    if backend == "cg" and n_nodes > SINGLE_PRECISION_NODES:
+        per_edge = CG_SINGLE_PRECISION_BYTES_PER_EDGE
+    return int(n_systems * per_edge * n_edges)
 
 
 def resolve_backend(backend: str, n_nodes: int) -> str:
