@@ -13,7 +13,9 @@ positive-definite Laplacian ``A`` of one network and a few right-hand sides
     nearly exact inverse and a handful of iterations (each one sparse
     product and one pair of triangular solves) replaces a refactorization.
     The factorization is refreshed when the iterations needed exceed
-    ``refresh_iterations``.
+    ``refresh_iterations``.  Above :data:`SINGLE_PRECISION_NODES` nodes it is
+    factored in single precision (memory); the iteration and the refinement
+    still reach the double-precision tolerance.
 ``cholmod``
     CHOLMOD's supernodal Cholesky factorization (scikit-sparse, an optional
     extra): exact like ``lu``, about half its memory (one triangular factor),
