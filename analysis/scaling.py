@@ -136,12 +136,13 @@ def fit(x, y) -> tuple[float, float] | None:
     return slope, prefactor
 
 
-def crossover(edges, simulation, hardware) -> tuple[float, bool | None] | None:
+def crossover(edges, simulation, hardware, hardware_at=None) -> tuple[float, bool | None] | None:
     """Edge count where the simulation's time per step reaches the hardware's: (edges, extrapolated?).
 
-    Interpolated log-log between measured sizes where the order changes; otherwise from the two
-    fitted power laws (None if they never cross at a positive size).  ``(smallest size, None)``:
-    the hardware is faster at every measured size."""
+    Interpolated log-log between measured sizes where the order changes.  Otherwise extrapolated: the
+    simulation as its fitted power law, the hardware as ``hardware_at(edges)`` (its own model, e.g. clock
+    period plus fitted settling) or, without one, its fitted power law; None if they do not cross below
+    1e15 edges.  ``(smallest size, None)``: the hardware is faster at every measured size."""
     e, s, h = (np.asarray(v, dtype=float) for v in (edges, simulation, hardware))
     ratio = np.log(s / h)
     for i in range(len(e) - 1):
@@ -150,10 +151,22 @@ def crossover(edges, simulation, hardware) -> tuple[float, bool | None] | None:
             return float(np.exp(np.log(e[i]) + frac * (np.log(e[i + 1]) - np.log(e[i])))), False
     if ratio[0] >= 0:  # hardware is faster already at the smallest size: the crossover lies below it
         return float(e[0]), None
-    fs, fh = fit(e, s), fit(e, h)
-    if fs is None or fh is None or fs[0] <= fh[0]:
+    fs = fit(e, s)
+    if fs is None:
         return None
-    return float((fh[1] / fs[1]) ** (1.0 / (fs[0] - fh[0]))), True
+    if hardware_at is None:
+        fh = fit(e, h)
+        if fh is None:
+            return None
+        hardware_at = lambda x: fh[1] * x ** fh[0]  # noqa: E731
+    gap = lambda x: np.log(fs[1] * x ** fs[0]) - np.log(hardware_at(x))  # noqa: E731
+    low, high = float(e[-1]), 1e15
+    if gap(high) < 0:
+        return None
+    for _ in range(200):  # bisection in log(edges): the gap is monotone for power laws of these kinds
+        middle = np.sqrt(low * high)
+        low, high = (middle, high) if gap(middle) < 0 else (low, middle)
+    return float(high), True
 
 
 def held_nodes(boundary) -> list[int]:
@@ -283,13 +296,14 @@ def main(argv=None):
     projections = chip_table(main_ds, table, chips, plans)
     # hardware time per step at the timed sizes: measured sizes from the projections, added ones from
     # the fitted growth of the settling time (it follows tau ~ edges on lattices)
-    timing["hardware"] = {}
+    timing["hardware"], hardware_at = {}, {}
     for chip in chips:
         step_times = [row["step_time_s"] for row in projections[chip.name]]
         settle = fit(table["edges"], [row["settling_time_s"] for row in projections[chip.name]])
-        extra = [chip.clock_period + (settle[1] * e ** settle[0] if settle else 0.0)
-                 for e in timing["edges"][len(step_times):]]
-        timing["hardware"][chip.name] = step_times + extra
+        hardware_at[chip.name] = (lambda x, c=chip.clock_period, f=settle:
+                                  c + (f[1] * np.asarray(x, dtype=float) ** f[0] if f else 0.0))
+        timing["hardware"][chip.name] = step_times + [float(hardware_at[chip.name](e))
+                                                      for e in timing["edges"][len(step_times):]]
     fits = {
         "steps to tolerance": fit(table["edges"], table["steps_to_tolerance"]),
         "final relative error": fit(table["edges"], table["final_error"]),
@@ -300,8 +314,8 @@ def main(argv=None):
     for chip in chips:
         fits[f"{chip.name} settling time"] = fit(table["edges"],
                                                  [r["settling_time_s"] for r in projections[chip.name]])
-    crossings = {chip.name: crossover(timing["edges"], timing["simulation"], timing["hardware"][chip.name])
-                 for chip in chips}
+    crossings = {chip.name: crossover(timing["edges"], timing["simulation"], timing["hardware"][chip.name],
+                                      hardware_at[chip.name]) for chip in chips}
     _print(tables, args.files, timing, [c.name for c in chips], fits, crossings, args.tolerance)
     if args.json:
         Path(args.json).write_text(json.dumps(_finite({
@@ -361,7 +375,7 @@ def figure(datasets, tables, timing, chips, projections, fits, crossings, args):
         ax.loglog([r["n_edges"] for r in rows], [r["energy_per_parameter_J"] for r in rows], ":s", color=colour,
                   label=f"{chip.name}: J per parameter per inference")
     ax.set_xlabel("edges")
-    ax.set_ylabel("projected hardware: s to train (solid), J per parameter per inference (dotted)")
+    ax.set_ylabel("hardware: s to train (solid)\nJ / parameter / inference (dotted)")
     ax.legend(fontsize=6)
     edges = tables[0]["edges"]
     fig.suptitle(f"scaling study: {edges[0]} to {edges[-1]} edges, tolerance {args.tolerance:g} "

@@ -14,8 +14,9 @@ positive-definite Laplacian ``A`` of one network and a few right-hand sides
     product and one pair of triangular solves) replaces a refactorization.
     The factorization is refreshed when the iterations needed exceed
     ``refresh_iterations``.  Above :data:`SINGLE_PRECISION_NODES` nodes it is
-    factored in single precision (memory); the iteration and the refinement
-    still reach the double-precision tolerance.
+    factored in single precision (memory); the iteration still reaches the
+    double-precision tolerance (no refinement with such a factor: it could
+    diverge on badly conditioned networks, which then raise instead).
 ``cholmod``
     CHOLMOD's supernodal Cholesky factorization (scikit-sparse, an optional
     extra): exact like ``lu``, about half its memory (one triangular factor),
@@ -276,7 +277,7 @@ class PreconditionedCG(LinearBackend):
             X, iterations, converged = self._cg(A, B, warm)
             if not converged:
                 X = self._fresh(A, B, X)
-            elif self.kind != "amg":
+            elif self._exact:  # a single-precision factor could make refinement diverge: CG's answer stands
                 X = self._refine(A, B, X)
             if converged and iterations > max(self.refresh_iterations, 1.5 * self._fresh_iterations):
                 self._refresh(A)  # the kept preconditioner has gone stale: the next solves start from this matrix
@@ -307,11 +308,14 @@ class PreconditionedCG(LinearBackend):
             return self._apply(B)
         X, self._fresh_iterations, converged = self._cg(A, B, X0)
         if not converged:
+            remedy = ("multigrid struggles when conductances span many decades without structure; use "
+                      "solver.backend = 'cg' or 'lu'") if self.kind == "amg" else (
+                "a single-precision factor is too coarse for conductances spanning this many decades; use "
+                "solver.backend = 'lu' or 'cg-cholmod'")
             raise np.linalg.LinAlgError(
                 f"conjugate gradients did not reach the backward error {self.tolerance:g} in {self.max_iterations} "
-                "iterations with a fresh preconditioner (multigrid struggles when conductances span many "
-                "decades without structure; use solver.backend = 'cg' or 'lu')")
-        return X if self.kind == "amg" else self._refine(A, B, X)
+                f"iterations with a fresh preconditioner ({remedy})")
+        return X
 
     def solve_current(self, B):
         X, _, converged = self._cg(self._A, np.asarray(B, dtype=float), None)

@@ -307,3 +307,19 @@ def test_a_single_precision_kept_lu_still_gives_the_double_precision_answer(monk
         k = np.clip(k * (1 + 1e-3 * rng.normal(size=net.n_edges)), 1e-3, 1e3)
     stats = single.linear_stats[0]
     assert stats["factorizations"] == 1 and stats["iterations"] >= 20  # it iterated on every state
+
+
+def test_a_single_precision_kept_lu_on_ten_decades_stays_at_the_exact_solvers_level(monkeypatch):
+    """Badly conditioned (1e-5..1e5, random): no refinement with the coarse factor, so nothing diverges; the
+    voltages stay within 1e-7 of the LU's, the level at which exact solvers agree there."""
+    monkeypatch.setattr("edgesim.linalg.SINGLE_PRECISION_NODES", 100)
+    rng = np.random.default_rng(1)
+    net = square_lattice(40, 40)
+    bc = _boundary(net, rng)
+    k = 10 ** rng.uniform(-5, 5, net.n_edges)
+    x = rng.uniform(-1, 1, (2, 3))
+    single = TwinSolver([net], [bc], backend="cg")
+    for _ in range(4):
+        exact = _voltages(TwinSolver([net], [bc], backend="lu"), k, x)
+        assert _relative(_voltages(single, k, x), exact) < 1e-7
+        k = k * (1 + 1e-3 * rng.normal(size=net.n_edges))

@@ -83,3 +83,13 @@ def test_a_result_without_a_size_sweep_is_a_one_line_error(tmp_path, capsys):
                     "--set", "sweep={}", "--set", "run.realizations=1"]) == 0
     assert scaling.main([str(out)]) == 2
     assert "needs a sweep over network size" in capsys.readouterr().err
+
+
+def test_crossover_extrapolates_with_the_hardware_model():
+    """A constant clock plus settling ~ edges: fitting one power law to their sum would misplace the crossing."""
+    edges = np.array([1e2, 1e3, 1e4])
+    simulation = 1e-6 * edges  # 1e-4 .. 1e-2 s
+    model = lambda e: 0.25 + 1e-7 * np.asarray(e, dtype=float)  # noqa: E731  (s)
+    cross, extrapolated = scaling.crossover(edges, simulation, model(edges), model)
+    assert extrapolated and cross == pytest.approx(0.25 / (1e-6 - 1e-7), rel=1e-6)
+    assert scaling.crossover(edges, simulation, model(edges), lambda e: 1e-5 * np.asarray(e, dtype=float)) is None
