@@ -57,17 +57,19 @@ def build_task(section: TaskConfig, network: nets.Network, seed: int, realizatio
         if section.kind == "edge_regression":
             return tasks.edge_regression(network, rng, section.n_sources, section.n_targets, section.n_train,
                                          section.n_test, (section.coefficient_min, section.coefficient_max),
-                                         (section.input_min, section.input_max))
+                                         (section.input_min, section.input_max), section.label_noise)
         if section.kind == "node_regression":
             return tasks.node_regression(network, section.input_nodes, section.output_nodes, section.ground,
                                          section.coefficients, rng, section.n_train, section.n_test,
-                                         (section.input_min, section.input_max))
+                                         (section.input_min, section.input_max), section.label_noise)
         if section.kind == "allostery":
             return tasks.node_allostery(network, dict(zip(section.input_nodes, section.input_voltages)),
                                         dict(zip(section.output_nodes, section.output_voltages)), section.ground)
         if section.kind == "iris":
-            return tasks.iris_classification(network, section.input_nodes, section.output_nodes, section.ground,
-                                             rng, section.train_per_class)
+            ground, inputs, outputs = (tasks.random_iris_nodes(network, rng) if section.random_nodes
+                                       else (section.ground, section.input_nodes, section.output_nodes))
+            return tasks.iris_classification(network, inputs, outputs, ground, rng, section.train_per_class,
+                                             (section.feature_min, section.feature_max))
         if section.kind == "divider":
             if network.n_nodes != 3 or network.n_edges != 2:
                 raise ScenarioError("task.kind = 'divider' needs network.kind = 'divider' (3 nodes, 2 edges)")

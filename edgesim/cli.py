@@ -1,4 +1,4 @@
-"""Command line: ``edgesim run | sweep | collect | rerun | inspect`` and ``edgesim --version``."""
+"""Command line: ``edgesim run | sweep | collect | rerun | inspect | reproduce`` and ``edgesim --version``."""
 
 from __future__ import annotations
 
@@ -159,6 +159,18 @@ def _sweep(args) -> int:
                       progress=None if not args.quiet else False)
     print(f"{scenario.title or 'edgesim sweep'}: {len(paths)} parts in {args.out}")
     print(f"  combine them with: edgesim collect {shlex.quote(str(args.out))} -o ALL.nc")
+    return 0
+
+
+def _reproduce(args) -> int:
+    """Run reproductions of published results and write the validation report."""
+    from .reproduce import reproduce
+
+    args.interrupted = f"finished parts are kept in {args.out}; run the same command again to continue"
+    report = reproduce(args.names, args.out, jobs=args.jobs, quick=args.quick,
+                       progress=None if not args.quiet else False,
+                       command="edgesim " + " ".join(shlex.quote(a) for a in args.argv))
+    print(f"wrote {report}")
     return 0
 
 
@@ -324,6 +336,12 @@ def _output_options(parser) -> None:
                         help="wall-clock seconds between checkpoints of a streamed run (default 300)")
 
 
+def _reproduction_names() -> list[str]:
+    from .reproduce import REPRODUCTIONS
+
+    return ["all", *REPRODUCTIONS]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgesim", description="Simulate self-learning electrical networks.")
     parser.add_argument("--version", action="version", version=f"edgesim {__version__}")
@@ -354,6 +372,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a scenario value (TOML syntax); repeatable")
     sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     sweep.set_defaults(func=_sweep)
+    reproduce = sub.add_parser("reproduce", help="run published results (Stern 2024, Dillavou 2022, Wycoff 2022) "
+                                                 "and write a validation report")
+    reproduce.add_argument("names", nargs="*", metavar="NAME",
+                           help="reproductions to run (default all): " + ", ".join(_reproduction_names()))
+    reproduce.add_argument("--out", required=True, help="folder for results, figures and report.md (a run there "
+                                                        "is resumed)")
+    reproduce.add_argument("--jobs", "-j", type=_positive_int, help="worker processes (default: all cores)")
+    reproduce.add_argument("--quick", action="store_true", help="reduced scale: a smoke test of every reproduction")
+    reproduce.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    reproduce.set_defaults(func=_reproduce)
     collect = sub.add_parser("collect", help="combine a sweep folder's parts into one result file")
     collect.add_argument("dir", help="the folder given to edgesim sweep --out")
     collect.add_argument("--output", "-o", required=True, help="combined result file (.nc)")

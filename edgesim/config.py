@@ -188,7 +188,16 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """``[task]``: what the network learns (see :mod:`edgesim.tasks`)."""
+    """``[task]``: what the network learns (see :mod:`edgesim.tasks`).
+
+    Besides each kind's nodes, voltages and data sizes: ``random_nodes``
+    (Iris only) draws the ground, the 4 input and the 3 output nodes at random
+    for every realization, for networks without a laboratory layout;
+    ``label_noise`` (regression only) adds Gaussian noise of that standard
+    deviation (V) to the training targets (Stern et al. 2024, App. C);
+    ``feature_min`` and ``feature_max`` (Iris, V) are the voltages the range
+    of each feature is scaled to (default 0-5 V, the laboratory's).
+    """
 
     kind: str = "allostery"
     ground: int = -1
@@ -209,9 +218,29 @@ class TaskConfig:
     targets: tuple = ()
     steps_per_target: int = 100
     input_voltage: float = 5.0
+    random_nodes: bool = False
+    label_noise: float = 0.0
+    feature_min: float = 0.0
+    feature_max: float = 5.0
 
     def __post_init__(self):
         s = "task"
+        if not isinstance(self.random_nodes, bool):
+            raise ConfigError(f"task.random_nodes must be true or false, got {self.random_nodes!r}")
+        _number(s, "label_noise", self.label_noise, nonneg=True, unit="V")
+        _number(s, "feature_min", self.feature_min, unit="V")
+        _number(s, "feature_max", self.feature_max, unit="V")
+        if self.feature_min >= self.feature_max:
+            raise ConfigError(f"task.feature_min must be below task.feature_max, got {self.feature_min} >= "
+                              f"{self.feature_max}")
+        if self.label_noise and self.kind not in ("edge_regression", "node_regression"):
+            raise ConfigError(f"task.label_noise applies to regression tasks, not task kind {self.kind!r}")
+        if self.random_nodes:
+            if self.kind != "iris":
+                raise ConfigError(f"task.random_nodes applies to task kind 'iris', not {self.kind!r}")
+            if self.input_nodes or self.output_nodes or self.ground >= 0:
+                raise ConfigError("task.random_nodes = true draws the ground, input and output nodes: leave "
+                                  "task.ground, task.input_nodes and task.output_nodes out")
         _choice(s, "kind", self.kind, TASK_KINDS)
         for key in ("n_sources", "n_targets", "n_train", "n_test", "train_per_class", "steps_per_target"):
             _number(s, key, getattr(self, key), integer=True, positive=True)
@@ -223,7 +252,7 @@ class TaskConfig:
                               f"{self.coefficient_min} > {self.coefficient_max}")
         if self.input_min >= self.input_max:
             raise ConfigError(f"task.input_min must be below task.input_max, got {self.input_min} >= {self.input_max}")
-        if self.kind in ("node_regression", "allostery", "iris"):
+        if self.kind in ("node_regression", "allostery", "iris") and not self.random_nodes:
             self._check_nodes()
         if self.kind == "iris" and self.train_per_class >= 50:
             raise ConfigError("task.train_per_class must be below 50 (Iris has 50 flowers per species; "

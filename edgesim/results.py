@@ -200,6 +200,7 @@ def combine_parts(parts: list[tuple[dict, xr.Dataset]], scenario) -> xr.Dataset:
     keys = [k for k in scenario.sweep if k in parts[0][0]]
     first = dict(parts[0][1].attrs)
     first.pop("sweep_part", None)
+    first.pop("part_seconds", None)  # one part's compute time, not the combined result's
     for name in ("network", "task"):  # a swept network or task: name every one
         names = list(dict.fromkeys(str(ds.attrs.get(name, "")) for _, ds in parts))
         first[name] = "; ".join(names) if len(names) <= 4 else f"{names[0]}; ... ({len(names)} kinds)"

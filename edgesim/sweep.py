@@ -24,6 +24,7 @@ import json
 import multiprocessing
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from .results import add_history, combine_parts, edgesim_result, open_result, wr
 from .runner import run_scenario, sweep_points
 from .scenario import Scenario, parse_scenario
 
-__all__ = ["Part", "sweep_parts", "run_sweep", "collect", "run_part", "worker_count", "SWEEP_FILE"]
+__all__ = ["Part", "sweep_parts", "run_sweep", "run_sweeps", "collect", "run_part", "worker_count", "SWEEP_FILE"]
 
 #: The file in a sweep folder that names the sweep (its resolved scenario).
 SWEEP_FILE = "sweep.json"
@@ -60,8 +61,10 @@ def sweep_parts(scenario: Scenario) -> list[Part]:
 def run_part(scenario_json: str, values: dict, path: str) -> str:
     """Run one part and write its result to ``path`` (the function the executors run)."""
     scenario = parse_scenario(json.loads(scenario_json))
+    started = time.perf_counter()
     ds = run_scenario(scenario.point(values), progress=False)
     ds.attrs["sweep_part"] = json.dumps(values, sort_keys=True)
+    ds.attrs["part_seconds"] = round(time.perf_counter() - started, 3)  # compute time, for reports
     add_history(ds, f"edgesim sweep part {Path(path).name}")
     write_netcdf(ds, path)
     return path
@@ -124,20 +127,43 @@ def run_sweep(scenario: Scenario, folder, *, jobs: int | None = None, scheduler:
     list of Path
         The part files, in part order.
     """
-    folder = Path(folder)
-    parts = sweep_parts(scenario)
-    text = scenario.to_json()
+    return run_sweeps([(scenario, Path(folder))], jobs=jobs, scheduler=scheduler, progress=progress)[0]
+
+
+def run_sweeps(sweeps: list, *, jobs: int | None = None, scheduler: str | None = None,
+               progress: bool | None = None, description: str = "edgesim sweep") -> list[list[Path]]:
+    """Run the unfinished parts of several sweeps on one executor (the parts of all of them share the workers).
+
+    Parameters
+    ----------
+    sweeps : list of (Scenario, path)
+        Each sweep and its folder, as in :func:`run_sweep`.
+    jobs, scheduler, progress
+        As in :func:`run_sweep`.
+    description : str
+        Label of the progress bar.
+
+    Returns
+    -------
+    list of list of Path
+        For each sweep, its part files in part order.
+    """
     disable = None if progress is None else not progress
-    with _executor(jobs, scheduler, len(parts)) as executor:  # a scheduler is reached before anything is written
-        _prepare(scenario, folder)
-        for stale in folder.glob("*.nc.part"):  # temporary files of parts killed while writing
-            stale.unlink(missing_ok=True)
-        todo = [p for p in parts if not (folder / p.name).exists()]
-        if len(todo) < len(parts) and disable is not True:
-            print(f"{len(parts) - len(todo)} of {len(parts)} parts are already in {folder}: skipped")
-        with tqdm(total=len(parts), initial=len(parts) - len(todo), unit="part", disable=disable,
-                  desc="edgesim sweep") as bar:
-            futures = [executor.submit(run_part, text, p.values, str(folder / p.name)) for p in todo]
+    plans = [(scenario, Path(folder), sweep_parts(scenario)) for scenario, folder in sweeps]
+    n_parts = sum(len(parts) for _, _, parts in plans)
+    todo = []
+    with _executor(jobs, scheduler, n_parts) as executor:  # a scheduler is reached before anything is written
+        for scenario, folder, parts in plans:
+            _prepare(scenario, folder)
+            for stale in folder.glob("*.nc.part"):  # temporary files of parts killed while writing
+                stale.unlink(missing_ok=True)
+            missing = [p for p in parts if not (folder / p.name).exists()]
+            if len(missing) < len(parts) and disable is not True:
+                print(f"{len(parts) - len(missing)} of {len(parts)} parts are already in {folder}: skipped")
+            todo += [(scenario.to_json(), p, folder) for p in missing]
+        with tqdm(total=n_parts, initial=n_parts - len(todo), unit="part", disable=disable,
+                  desc=description) as bar:
+            futures = [executor.submit(run_part, text, p.values, str(folder / p.name)) for text, p, folder in todo]
             try:
                 for future in cf.as_completed(futures):
                     future.result()
@@ -149,7 +175,7 @@ def run_sweep(scenario: Scenario, folder, *, jobs: int | None = None, scheduler:
                     for child in multiprocessing.active_children():
                         child.terminate()
                 raise
-    return [folder / p.name for p in parts]
+    return [[folder / p.name for p in parts] for _, folder, parts in plans]
 
 
 class _DaskExecutor:

@@ -23,6 +23,7 @@ __all__ = [
     "node_regression",
     "node_allostery",
     "iris_classification",
+    "random_iris_nodes",
     "divider_tracking",
     "load_iris",
     "SPECIES",
@@ -116,12 +117,14 @@ def _check_nodes(network: Network, nodes, role: str):
 
 def edge_regression(network: Network, rng: np.random.Generator, n_sources: int = 2, n_targets: int = 2,
                     n_train: int = 20, n_test: int = 100, coefficient_range=(0.1, 0.5),
-                    input_range=(0.0, 1.0)) -> Task:
+                    input_range=(0.0, 1.0), label_noise: float = 0.0) -> Task:
     """Edge-based linear regression of Stern et al. 2024: ``dV_target = A dV_source``.
 
     Source and target edges are drawn at random (all distinct), the ground is
     a random node, the entries of ``A`` are uniform in ``coefficient_range``
-    and source drops uniform in ``input_range``.
+    and source drops uniform in ``input_range``.  ``label_noise`` (V) adds
+    Gaussian noise to the training targets only (drawn last, so the rest of
+    the task does not depend on it); the test targets stay exact.
     """
     if n_sources + n_targets > network.n_edges:
         raise ValueError("more source and target edges than the network has edges")
@@ -132,18 +135,24 @@ def edge_regression(network: Network, rng: np.random.Generator, n_sources: int =
     A = rng.uniform(*coefficient_range, size=(n_targets, n_sources))
     x_train = rng.uniform(*input_range, size=(n_sources, n_train))
     x_test = rng.uniform(*input_range, size=(n_sources, n_test))
-    return Task("edge regression", network, bc, x_train, A @ x_train, x_test, A @ x_test)
+    return Task("edge regression", network, bc, x_train, _noisy(A @ x_train, label_noise, rng), x_test, A @ x_test)
+
+
+def _noisy(targets: np.ndarray, label_noise: float, rng: np.random.Generator) -> np.ndarray:
+    """Training targets with Gaussian label noise of standard deviation ``label_noise`` (none: unchanged)."""
+    return targets + rng.normal(0.0, label_noise, targets.shape) if label_noise else targets
 
 
 def node_regression(network: Network, input_nodes, output_nodes, ground: int, coefficients,
                     rng: np.random.Generator, n_train: int = 400, n_test: int = 20,
-                    input_range=(1.0, 5.0)) -> Task:
+                    input_range=(1.0, 5.0), label_noise: float = 0.0) -> Task:
     """Node-based linear regression (Dillavou et al. 2022): ``V_out = A V_in``.
 
     Inputs are uniform in ``input_range`` volts; the ground node is the 0 V
     input.  A passive network can only produce outputs that are weighted
     averages of the input and ground voltages, so ``A`` should be
-    non-negative with row sums below one.
+    non-negative with row sums below one.  ``label_noise`` (V) adds Gaussian
+    noise to the training targets only.
     """
     _check_nodes(network, list(input_nodes) + list(output_nodes) + [ground], "task")
     A = np.atleast_2d(np.asarray(coefficients, dtype=float))
@@ -152,7 +161,7 @@ def node_regression(network: Network, input_nodes, output_nodes, ground: int, co
     bc = Boundary(ground, [(v, -1) for v in input_nodes], [(v, -1) for v in output_nodes])
     x_train = rng.uniform(*input_range, size=(len(input_nodes), n_train))
     x_test = rng.uniform(*input_range, size=(len(input_nodes), n_test))
-    return Task("node regression", network, bc, x_train, A @ x_train, x_test, A @ x_test)
+    return Task("node regression", network, bc, x_train, _noisy(A @ x_train, label_noise, rng), x_test, A @ x_test)
 
 
 def node_allostery(network: Network, inputs: dict, outputs: dict, ground: int) -> Task:
@@ -165,6 +174,15 @@ def node_allostery(network: Network, inputs: dict, outputs: dict, ground: int) -
     x = np.array(list(inputs.values()), dtype=float)[:, None]
     y = np.array(list(outputs.values()), dtype=float)[:, None]
     return Task("allostery", network, bc, x, y, x.copy(), y.copy())
+
+
+def random_iris_nodes(network: Network, rng: np.random.Generator) -> tuple[int, list[int], list[int]]:
+    """A ground, 4 input and 3 output nodes of ``network``, all distinct, drawn at random."""
+    if network.n_nodes < 8:
+        raise ValueError(f"Iris needs 8 distinct nodes (ground, 4 inputs, 3 outputs); {network.name} has "
+                         f"{network.n_nodes}")
+    nodes = [int(v) for v in rng.choice(network.n_nodes, 8, replace=False)]
+    return nodes[0], nodes[1:5], nodes[5:]
 
 
 def load_iris() -> tuple[np.ndarray, np.ndarray]:

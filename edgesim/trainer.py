@@ -349,6 +349,9 @@ class SynchronousTraining:
         record_index = {int(s): i for i, s in enumerate(rec)}
         conductance_index = {int(s): j for j, s in enumerate(crec)}
         for s in range(self.step, until):
+            if self._stationary():
+                self._coast(s, until, h, record_index, conductance_index, progress)
+                break
             self._step(s, h, record_index.get(s), conductance_index.get(s))
             if progress is not None and s < self.steps:
                 progress(1)
@@ -357,6 +360,40 @@ class SynchronousTraining:
             h.tolerance_time = self.tolerance_time.copy()
             h.training_energy_to_tolerance = self.energy_to_tolerance.copy()
         return h
+
+    def _stationary(self) -> bool:
+        """Whether nothing can change any more: every system stopped early, on a full batch with fixed targets."""
+        c = self.controller
+        return (c is not None and c.config.early_stop and bool(c.stopped.all()) and self.damaged is None
+                and self.config.batch == "full" and not self.data.classification and self.data.schedules is None)
+
+    def _coast(self, start: int, until: int, h: History, record_index: dict, conductance_index: dict,
+               progress) -> None:
+        """Steps ``start .. until - 1`` once the state is stationary: the same records, without the solves.
+
+        The energies still grow by the (now constant) power of every step, added step by step as
+        :meth:`_step` adds them, so the result is bit-identical to stepping.
+        """
+        resp = self.solver.response(self.element.k)
+        x = self.data.X[:, :, presented(self.config.batch, start, self.data.n_train)]
+        y = self.Y[:, :, presented(self.config.batch, start, self.data.n_train)]
+        _, out_f, power_f = free_solution(resp, x)
+        _, power_c = clamped_solution(resp, np.concatenate([x, clamp_values(out_f, y, self.eta)], 1))
+        free_step = power_f.mean(1) * self.step_duration
+        total_step = (power_f.mean(1) + power_c.mean(1)) * self.step_duration
+        lam = self.controller.lam_at(start * self.step_duration)
+        for s in range(start, until):
+            i = record_index.get(s)
+            if i is not None:
+                _record(h, i, conductance_index.get(s), resp, self.data, self.Y, self.means, self.eta, self.config,
+                        self.element.k, self.solver.edge_valid, self.energy, self.energy_total)
+                h.lambda_[:, i] = lam
+            if s == self.steps:
+                break
+            self.energy += free_step
+            self.energy_total += total_step
+        if progress is not None:
+            progress(min(until, self.steps) - start)
 
     def _step(self, s: int, h: History, i: int | None, ci: int | None) -> None:
         """Step ``s``: damage, measurement, control, record (at record ``i``), then the update (not at the end)."""

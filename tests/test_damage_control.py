@@ -555,3 +555,22 @@ def test_pruning_several_edges_by_error_never_cuts_the_boundary_off():
     left = present.copy()
     left[edges] = False
     assert len(edges) == 2 and boundary_connected(net, bc, left)
+
+
+def test_early_stopping_coasts_bit_identically_once_every_system_stopped(monkeypatch):
+    """Once every system has stopped early, the trainer fills the remaining records without solving:
+    the result equals stepping through every step, bit for bit (energies keep growing step by step)."""
+    from edgesim import trainer
+
+    scenario = load_scenario("scenarios/stern2024_kappa.toml", [
+        "run.steps=3000", "run.realizations=2", "sweep.kappa=[0.1]", "control.early_stop=true",
+        "control.tolerance=1e-2", "run.record_points=50"])
+    coasted = run_scenario(scenario, progress=False)
+    assert np.isfinite(coasted.tolerance_time.values).all()
+    assert (coasted.tolerance_time.values < 2500).all()  # it did coast over most of the run
+    monkeypatch.setattr(trainer.SynchronousTraining, "_stationary", lambda self: False)
+    stepped = run_scenario(scenario, progress=False)
+    for name in coasted.data_vars:
+        np.testing.assert_array_equal(coasted[name].values, stepped[name].values, err_msg=name)
+    assert float(coasted.training_energy.isel(step=-1).min()) > float(
+        coasted.training_energy_to_tolerance.min())  # energy still grows after the stop

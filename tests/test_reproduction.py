@@ -1,7 +1,9 @@
-"""Reproductions of the published simulations and experiments.
+"""Reproductions of the published simulations and experiments, reduced to run in CI.
 
-Reduced versions (fewer steps and realizations) run in CI with real
-assertions; the full published-scale runs are marked ``slow``.
+Each test uses the paper's own criterion where the reduced scale can show it
+and says in its docstring what the full run shows; the full published-scale
+runs are ``edgesim reproduce`` (tests/test_reproduce.py, ``-m slow``), whose
+last report is docs/validation.md.
 """
 
 from pathlib import Path
@@ -49,57 +51,23 @@ def test_stern_free_power_falls_with_lambda(stern_lambda_reduced):
     assert (np.diff(power) < 0).all(), power
 
 
-def test_stern_lower_kappa_lowers_trained_power():
-    """Stern et al. 2024: a lower initial conductance scale kappa gives a lower trained free power.
-
-    Before learning the ordering is trivial (uniform conductances: power exactly
-    proportional to kappa).  The updates ``dk`` do not scale with kappa, so at
-    low kappa learning reshapes the network: the power at kappa = 0.01 rises
-    several-fold while at kappa = 1 it falls, compressing the initial 100-fold
-    spread.  The claim is that the ordering survives learning (at 5000 steps
-    it does down to kappa = 0.01; below that the trained power levels off).
-    """
-    kappas = [0.01, 0.03, 0.1, 0.3, 1.0]
-    ds = run("stern2024_kappa.toml", "run.steps=5000", "run.realizations=4", f"sweep.kappa={kappas}")
-    initial, trained = ds.free_power.isel(step=0), final(ds.free_power)
-    # step 0: power proportional to kappa, realization by realization
-    np.testing.assert_allclose((initial / initial.sel(kappa=1.0)).transpose("kappa", ...).values,
-                               np.broadcast_to(np.array(kappas)[:, None], (5, ds.sizes["realization"])), rtol=1e-9)
-    # the networks learn at every kappa
-    assert (final(normalized_error(ds)).median("realization") < 0.1).all()
-    # the trained power is set by learning, not inherited from the initial scale
-    rise = (trained / initial).sel(kappa=0.01)
-    assert (rise > 1.5).all(), rise.values
-    spread = (trained.sel(kappa=1.0) / trained.sel(kappa=0.01)).values
-    assert (spread < 0.5 * 100).all(), spread
-    # and yet lower kappa still trains to lower power
-    power = trained.median("realization").transpose("kappa").values
+def test_stern_kappa_study_with_the_published_parameters():
+    """Stern et al. 2024, Fig. 1: conductances in [1e-3, 10] starting at kappa, alpha = 0.5 kappa^0.5,
+    each network trained until its error reaches L = 1e-4.  Reduced to 3 networks and kappa = 0.01, 0.1,
+    1 (2e4 steps): every network reaches 1e-4, the trained free power falls with kappa, and training
+    takes longer near k_min (kappa = 0.01) than at kappa = 0.1.  The full run (11 kappa from 1e-3 to
+    10, 10 networks, 1e6 steps) gives the exponent near k_min and the energy minimum
+    (docs/validation.md)."""
+    sets = []
+    for kappa in (0.01, 0.1, 1.0):
+        sets.append(run("stern2024_kappa.toml", f"sweep.kappa=[{kappa}]", f"learning.alpha={0.5 * kappa ** 0.5}",
+                        "learning.k_min=1e-3", "learning.k_max=10.0", "run.steps=20000", "run.realizations=3",
+                        "control.early_stop=true", "control.tolerance=1e-4").isel(kappa=0))
+    times = np.array([ds.tolerance_time.values for ds in sets])
+    assert np.isfinite(times).all(), times
+    power = np.array([final(ds.free_power).median("realization") for ds in sets])
     assert (np.diff(power) > 0).all(), power
-
-
-@pytest.mark.slow
-def test_stern_full_lambda_zero_most_realizations_below_1e8():
-    ds = run("stern2024_lambda.toml", "sweep.lambda=[0.0]")
-    err = final(normalized_error(ds)).sel({"lambda": 0.0})
-    assert float((err < 1e-8).mean()) > 0.5
-
-
-@pytest.mark.slow
-def test_stern_full_lambda_sweep():
-    ds = run("stern2024_lambda.toml")
-    err = geometric_mean(final(normalized_error(ds)))
-    lam = ds["lambda"].values
-    small = (lam > 0) & (lam <= 1e-4)
-    assert 1.6 < loglog_slope(lam[small], err.values[small]) < 2.4
-    power = final(ds.free_power).median("realization").values
-    assert (np.diff(power[lam > 0]) < 0).all()
-
-
-@pytest.mark.slow
-def test_stern_full_kappa_sweep():
-    ds = run("stern2024_kappa.toml")
-    power = final(ds.free_power).median("realization").values
-    assert (np.diff(power) > 0).all()
+    assert np.median(times[0]) > np.median(times[1]), times
 
 
 # --- Dillavou et al. 2022 (discrete sign rule) --------------------------------------------------
@@ -117,22 +85,70 @@ def test_dillavou_divider_tracks_changing_target():
         assert abs(float(out[i] - want[i])) < 0.05, (phase_end, float(out[i]), float(want[i]))
 
 
-def test_dillavou_allostery_error_falls_1e3():
+@pytest.mark.xfail(strict=True, reason="edgesim's noise-free sign rule with 128 taps on its 16-edge layout stalls at "
+                                        "3.2e-4 (tap quantisation; docs/validation.md)")
+def test_dillavou_allostery_error_falls_four_orders():
+    """Dillavou et al. 2022: the laboratory allostery error fell by more than four orders of magnitude.
+
+    This is the published scale (400 steps), and edgesim does not reach it: the error stops at
+    3.2e-4 of its initial value after about 200 steps.  The next test shows why.
+    """
     ds = run("dillavou2022_allostery.toml")
-    ratio = final(normalized_error(ds)).item()
-    assert ratio < 1e-3, ratio
+    assert final(normalized_error(ds)).item() < 1e-4
+
+
+def test_dillavou_allostery_floor_is_the_tap_quantisation():
+    """Why the allostery test above falls short: with 128 taps the sign rule reaches a floor (the same
+    error at 400 and at 1000 steps, 3.5 orders down); with 8x finer taps (1024, same range) the same
+    network passes the paper's four orders by 1000 steps."""
+    coarse = normalized_error(run("dillavou2022_allostery.toml", "run.steps=1000")).isel(realization=0)
+    assert float(coarse.sel(step=400)) == float(coarse.sel(step=1000))
+    assert float(coarse.sel(step=1000)) < 1e-3
+    fine = run("dillavou2022_allostery.toml", "run.steps=1000", "learning.taps.n_taps=1024",
+               "learning.taps.low=97.65625")
+    assert final(normalized_error(fine)).item() < 1e-4
 
 
 def test_dillavou_regression_test_error_falls_1e2():
+    """Dillavou et al. 2022: the test error of the 400/20 regression fell by more than two orders
+    (the published scale: 2000 online steps; the full run gives 5e-3)."""
     ds = run("dillavou2022_regression.toml")
     ratio = final(normalized_error(ds, "error_test")).item()
     assert ratio < 1e-2, ratio
 
 
-def test_dillavou_iris_accuracy_at_least_90_percent():
-    ds = run("dillavou2022_iris.toml")
-    assert final(ds.accuracy_test).item() >= 0.9
-    assert final(ds.accuracy_train).item() >= 0.9
+def test_dillavou_iris_accuracy_over_95_percent():
+    """Dillavou et al. 2022: over 95 % test accuracy with 30 training flowers.  The published protocol
+    (100 epochs of 30 flowers) on 5 random draws of the training flowers: the median test accuracy
+    is over 0.95 (the full run's 10 draws: median 0.958, range 0.933-0.967)."""
+    ds = run("dillavou2022_iris.toml", "run.realizations=5")
+    assert float(final(ds.accuracy_test).median()) > 0.95
+    assert float(final(ds.accuracy_train).median()) > 0.95
+
+
+def test_dillavou_seven_tasks_in_succession_are_each_learned():
+    """Dillavou et al. 2022: one network learns task after task without a reset.  Seven allostery tasks
+    (as shipped, 400 steps each): every task's error falls by more than two orders of magnitude, the
+    regression task's published criterion (the paper's own tasks are not reachable here)."""
+    ds = run("dillavou2022_seven_tasks.toml")
+    ratio = (ds.phase_error_end / ds.phase_error_start).values.ravel()
+    assert ratio.size == 7
+    assert (ratio < 1e-2).all(), ratio
+
+
+def test_stern_iris_accuracy_unaffected_at_lambda_1e7_with_twice_lower_power():
+    """Stern et al. 2024, Fig. 7: Iris on N = 64 networks keeps its accuracy up to lambda ~ 1e-7 while the
+    free power falls about 2x.  Reduced to 5 of the 100 networks (2e4 steps, as the full run): the
+    median test accuracy at lambda = 1e-7 equals lambda = 0's within one flower in 100, and lambda
+    lowers the free power of every network.  The gain of single networks scatters from 1.03 to 2.7
+    here, too widely for 5 networks to test "about 2"; the full run's median over 100 networks is in
+    docs/validation.md."""
+    ds = run("stern2024_iris.toml", "run.realizations=5", "sweep.lambda=[0.0, 1e-7]")
+    acc = final(ds.accuracy_test).median("realization")
+    assert float(acc.sel({"lambda": 1e-7})) >= float(acc.sel({"lambda": 0.0})) - 0.01
+    assert float(acc.sel({"lambda": 0.0})) > 0.9
+    gain = (final(ds.free_power).sel({"lambda": 0.0}) / final(ds.free_power).sel({"lambda": 1e-7})).values
+    assert (gain > 1).all(), gain
 
 
 # --- autonomous edges (engine scenarios) ---------------------------------------------------------

@@ -604,6 +604,7 @@ COVERAGE = {
     "stern2024_lambda.toml": "long", "stern2024_kappa.toml": "long", "stern2024_lambda_control.toml": "long",
     "pruning_sweep.toml": "long", "transistor_lambda_control.toml": "long", "desync.toml": "long", "desync_taps.toml": "long",
     "chip_scaling.toml": "test_scaling", "chip_scaling_hardware.toml": "test_scaling",
+    "stern2024_iris.toml": "test_reproduction", "dillavou2022_seven_tasks.toml": "test_reproduction",
 }
 
 
@@ -625,3 +626,39 @@ def test_quick_shipped_scenarios_run_as_shipped(name, tmp_path):
     ds = open_result(out)
     assert np.isfinite(ds.error_train.values).all()
     assert int(ds.step[-1]) == load_scenario(SCENARIOS / name).run.steps
+
+
+def test_random_iris_nodes_and_feature_range():
+    _check_rejected("dillavou2022_iris.toml", ["task.random_nodes=true"], r"task\.random_nodes = true draws")
+    _check_rejected("dillavou2022_allostery.toml", ["task.random_nodes=true"], r"applies to task kind 'iris'")
+    _check_rejected("dillavou2022_iris.toml", ["task.feature_min=2.0", "task.feature_max=1.0"],
+                    r"task\.feature_min must be below")
+    from edgesim.build import build_network, build_task
+
+    scenario = load_scenario(SCENARIOS / "stern2024_iris.toml")
+    nets = [build_network(scenario.network, r) for r in range(3)]
+    tasks = [build_task(scenario.task, n, scenario.run.seed, r) for r, n in enumerate(nets)]
+    held = [tuple(v for v, _ in t.boundary.inputs) + tuple(v for v, _ in t.boundary.outputs) + (t.boundary.ground,)
+            for t in tasks]
+    assert all(len(set(h)) == 8 for h in held)  # ground, 4 inputs, 3 outputs: all distinct
+    assert len(set(held)) == 3  # drawn per realization
+    again = build_task(scenario.task, nets[0], scenario.run.seed, 0)
+    assert again.boundary.inputs == tasks[0].boundary.inputs  # a pure function of (seed, realization)
+    x = np.concatenate([t.train_inputs for t in tasks], 1)
+    assert x.min() >= 0.0 and x.max() <= 1.0 and x.max() > 0.9  # features scaled to 0-1 V
+
+
+def test_label_noise_perturbs_only_the_training_targets():
+    _check_rejected("dillavou2022_allostery.toml", ["task.label_noise=0.01"], r"applies to regression tasks")
+    _check_rejected("stern2024_lambda.toml", ["task.label_noise=-0.01"], r"task\.label_noise")
+    from edgesim.build import build_network, build_task
+
+    clean = load_scenario(SCENARIOS / "stern2024_lambda.toml")
+    noisy = load_scenario(SCENARIOS / "stern2024_lambda.toml", ["task.label_noise=0.01"])
+    net = build_network(clean.network, 0)
+    a = build_task(clean.task, net, 1, 0)
+    b = build_task(noisy.task, net, 1, 0)
+    np.testing.assert_array_equal(a.train_inputs, b.train_inputs)
+    np.testing.assert_array_equal(a.test_targets, b.test_targets)  # the test set stays exact
+    noise = b.train_targets - a.train_targets
+    assert 0.005 < noise.std() < 0.015 and abs(noise.mean()) < 0.01

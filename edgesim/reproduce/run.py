@@ -1,0 +1,138 @@
+"""``edgesim reproduce``: run reproductions as one pool of sweep parts, then evaluate and report.
+
+Every study is a sweep (:mod:`edgesim.sweep`) in ``OUT/<reproduction>/<study>``;
+the parts of all the studies share one process pool, so a full run keeps every
+core busy, and running the same command again resumes it (finished parts are
+skipped).  ``OUT/report.md`` and ``OUT/report.json`` hold the rows,
+``OUT/figures/`` the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import xarray as xr
+
+from .. import __version__
+from ..sweep import collect, run_sweeps, sweep_parts
+from .core import Reproduction, study_scenario
+from .report import markdown_report
+
+__all__ = ["reproduce", "select", "LOG_FILE"]
+
+#: The file in an output folder that accumulates the wall time of every invocation.
+LOG_FILE = "reproduce.json"
+
+
+def select(names, registry: dict) -> list[Reproduction]:
+    """The reproductions named (``all`` or nothing: every one), in registry order."""
+    names = list(names or ["all"])
+    if "all" in names:
+        return list(registry.values())
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        raise ValueError(f"unknown reproduction {', '.join(map(repr, unknown))}; choose from: all, "
+                         + ", ".join(registry))
+    return [registry[n] for n in dict.fromkeys(names)]
+
+
+def _part_seconds(folder: Path, scenario) -> float:
+    """Compute time of a study's parts (each part stores the seconds it ran)."""
+    total = 0.0
+    for part in sweep_parts(scenario):
+        with xr.open_dataset(folder / part.name) as ds:
+            total += float(ds.attrs.get("part_seconds", float("nan")))
+    return total
+
+
+def _log(out: Path, entry: dict) -> dict:
+    path = out / LOG_FILE
+    log = json.loads(path.read_text()) if path.exists() else {"invocations": []}
+    log["invocations"].append(entry)
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(log, indent=1))
+    os.replace(tmp, path)
+    return log
+
+
+def machine() -> str:
+    """The machine in words: processor count, system, Python and edgesim versions."""
+    return (f"{os.cpu_count()} cores, {platform.system()} {platform.machine()}, Python {platform.python_version()}, "
+            f"edgesim {__version__}")
+
+
+def reproduce(names, out, registry: dict, *, jobs: int | None = None, quick: bool = False,
+              progress: bool | None = None, command: str = "") -> Path:
+    """Run the named reproductions into ``out`` and write ``out/report.md``.
+
+    Parameters
+    ----------
+    names : list of str
+        Reproduction names, or ``["all"]``.
+    out : path
+        Output folder (made if needed; an unfinished run there is resumed).
+    registry : dict
+        Name -> :class:`Reproduction`.
+    jobs : int, optional
+        Worker processes (default: all cores).
+    quick : bool
+        Reduced scale (a smoke test; verdicts are indicative only).
+    progress : bool or None
+        Progress bar (None: on an interactive terminal).
+    command : str
+        The command line, for the report.
+
+    Returns
+    -------
+    Path
+        The report file.
+    """
+    chosen = select(names, registry)
+    out = Path(out)
+    plans = [(r, s, study_scenario(s, quick), out / r.name / s.name) for r in chosen for s in r.studies]
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    entry = {"started": started.isoformat(timespec="seconds"), "command": command, "quick": quick,
+             "reproductions": [r.name for r in chosen], "machine": machine()}
+    try:
+        run_sweeps([(scenario, folder) for _, _, scenario, folder in plans], jobs=jobs, progress=progress,
+                   description="edgesim reproduce")
+    except KeyboardInterrupt:  # an interrupted invocation's time counts too: the report adds up every invocation
+        _log(out, {**entry, "wall_seconds": round(time.perf_counter() - t0, 1), "finished": False})
+        raise
+    log = _log(out, {**entry, "wall_seconds": round(time.perf_counter() - t0, 1), "finished": True})
+    sections = []
+    for reproduction in chosen:
+        mine = [(s, scenario, folder) for r, s, scenario, folder in plans if r is reproduction]
+        results = {s.name: collect(folder) for s, _, folder in mine}
+        rows = reproduction.evaluate(results, quick)
+        figure = None
+        if reproduction.plot is not None:
+            figure = _draw(reproduction, results, out / "figures" / f"{reproduction.name}.png")
+        seconds = sum(_part_seconds(folder, scenario) for _, scenario, folder in mine)
+        sections.append(dict(reproduction=reproduction, rows=rows, figure=figure, compute_seconds=seconds,
+                             studies=[(s, scenario) for s, scenario, _ in mine]))
+    report = out / "report.md"
+    report.write_text(markdown_report(sections, log, quick=quick, out=out))
+    (out / "report.json").write_text(json.dumps(
+        {"quick": quick, "wall_seconds": sum(i["wall_seconds"] for i in log["invocations"]),
+         "rows": [dict(reproduction=s["reproduction"].name, verdict=row.verdict, **row.__dict__)
+                  for s in sections for row in s["rows"]]}, indent=1))
+    return report
+
+
+def _draw(reproduction: Reproduction, results: dict, path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+    except ImportError:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    reproduction.plot(results, path)
+    return path
