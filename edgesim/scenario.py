@@ -30,6 +30,7 @@ from pathlib import Path
 from .config import (PRESET_LEARNING, PRESETS, ClockSpec, ComparatorSpec, ConfigError, ControlConfig, DamageConfig,
                      DamageEvent, EngineConfig, HardwareSpec, LearningConfig, MemorySpec, NetworkConfig, PhaseConfig,
                      Pruning, RandomFailures, Removal, RunConfig, SolverConfig, TapLadder, TaskConfig)
+from .network import NetworkError, jammed_realizations
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "parse_scenario", "apply_overrides", "SWEEPABLE"]
 
@@ -441,6 +442,17 @@ def _set_path(data: dict, parts: list[str], value) -> None:
 
 
 def _check_consistency(scenario: Scenario, raw: dict, sweep: dict) -> None:
+    net = scenario.network
+    if net.kind == "jammed" and "network.size" not in sweep:  # found now, not in a worker hours later
+        try:
+            available = jammed_realizations(net.size)
+        except NetworkError as exc:
+            raise ScenarioError(f"network.size: {exc}") from None
+        if net.realization + scenario.run.realizations - 1 > available:
+            raise ScenarioError(
+                f"network.realization = {net.realization} with {scenario.run.realizations} realizations needs "
+                f"jammed network {net.realization + scenario.run.realizations - 1}, but only {available} of size "
+                f"{net.size} are shipped")
     rule, memory = scenario.learning.rule, scenario.hardware.memory.kind
     if (memory == "taps") != (rule == "sign"):
         given = "memory.kind" if "kind" in raw["memory"] else f"engine.hardware = '{scenario.engine.hardware}'"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -68,15 +69,31 @@ def test_a_second_invocation_resumes_and_adds_its_wall_time(quick_run):
 
 
 def test_quick_and_full_scale_do_not_mix_in_one_folder(quick_run, capsys):
+    invocations = len(json.loads((quick_run / "reproduce.json").read_text())["invocations"])
     assert main(["reproduce", "dillavou2022", "--out", str(quick_run), "--quiet"]) == 2
-    assert "different sweep" in capsys.readouterr().err
+    assert "holds a --quick run" in capsys.readouterr().err
+    assert len(json.loads((quick_run / "reproduce.json").read_text())["invocations"]) == invocations
 
 
-def test_unknown_reproduction_names_the_choices(tmp_path, capsys):
-    assert main(["reproduce", "stern2024-fig9", "--out", str(tmp_path / "x"), "--quick"]) == 2
+@pytest.mark.parametrize("names", [["stern2024-fig9"], ["all", "stern2024-fig9"]])
+def test_unknown_reproduction_names_the_choices(names, tmp_path, capsys):
+    assert main(["reproduce", *names, "--out", str(tmp_path / "x"), "--quick"]) == 2
     err = capsys.readouterr().err
     assert "stern2024-fig9" in err and "stern2024-fig2" in err
     assert not (tmp_path / "x").exists()  # refused before anything is written
+
+
+def test_a_failing_evaluation_is_a_row_not_a_lost_report(quick_run, monkeypatch):
+    from edgesim.reproduce import REPRODUCTIONS as registry
+    from edgesim.reproduce.run import reproduce as run_registry
+
+    def broken(results, quick):
+        raise ValueError("need at least two positive points for a log-log slope")
+
+    one = {"dillavou2022": replace(registry["dillavou2022"], evaluate=broken)}
+    report = run_registry(["dillavou2022"], quick_run, one, quick=True, progress=False).read_text()
+    assert "failed: ValueError: need at least two positive points" in report
+    assert "1 of them without an explanation" not in report  # the failure row says what it is
 
 
 def test_bad_jobs_is_refused(tmp_path, capsys):
@@ -86,9 +103,10 @@ def test_bad_jobs_is_refused(tmp_path, capsys):
 
 
 def test_spread_is_the_median_and_10_90_range():
-    assert spread([1.0, 2.0, 3.0, 4.0, float("nan")]) == "2.5 (1.3 - 3.7, n = 4)"
+    assert spread([1.0, 2.0, 3.0, 4.0]) == "2.5 (1.3 - 3.7, n = 4)"
+    assert spread([1.0, 2.0, 3.0, 4.0, float("nan")]) == "2.5 (1.3 - 3.7, n = 4; 1 not finite)"
     assert spread([5.0]) == "5"
-    assert spread([float("nan")]) == "n/a"
+    assert spread([float("nan")]) == "n/a (1 not finite)"
 
 
 # --- the published scale (slow) -----------------------------------------------------------------

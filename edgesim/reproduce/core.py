@@ -128,16 +128,20 @@ def fmt(value: float) -> str:
 
 
 def spread(values) -> str:
-    """Median over realizations with the 10-90 % range, e.g. ``3.1e-05 (1.2e-05 - 8e-05)``."""
+    """Median over realizations with the 10-90 % range, e.g. ``3.1e-05 (1.2e-05 - 8e-05, n = 10)``.
+
+    Values that are not finite (a quantity a realization never reached) are left out and counted.
+    """
     values = np.asarray(values, dtype=float).ravel()
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return "n/a"
-    median = np.median(values)
-    if values.size == 1:
+    finite = values[np.isfinite(values)]
+    missing = values.size - finite.size
+    if finite.size == 0:
+        return f"n/a ({missing} not finite)" if missing else "n/a"
+    median = np.median(finite)
+    if finite.size == 1 and not missing:
         return fmt(median)
-    lo, hi = np.percentile(values, [10, 90])
-    return f"{fmt(median)} ({fmt(lo)} - {fmt(hi)}, n = {values.size})"
+    lo, hi = np.percentile(finite, [10, 90])
+    return f"{fmt(median)} ({fmt(lo)} - {fmt(hi)}, n = {finite.size}" + (f"; {missing} not finite)" if missing else ")")
 
 
 def save_figure(fig, path, title: str) -> None:

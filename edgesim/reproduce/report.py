@@ -13,6 +13,8 @@ def _cell(text: str) -> str:
 
 
 def _duration(seconds: float) -> str:
+    if seconds != seconds:  # NaN: parts written by an edgesim that did not time them
+        return "n/a"
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
@@ -38,7 +40,10 @@ def markdown_report(sections: list, log: dict, *, quick: bool, out: Path) -> str
     total = sum(len(s["rows"]) for s in sections)
     meets = sum(r.passed is True for s in sections for r in s["rows"])
     differs = sum(r.passed is False for s in sections for r in s["rows"])
-    lines += [f"{meets} of {total} rows meet the published criterion; {differs} differ (each explained below its table).",
+    unexplained = sum(r.passed is False and not r.note for s in sections for r in s["rows"])
+    lines += [f"{meets} of {total} rows meet the published criterion; {differs} differ"
+              + (f", {unexplained} of them without an explanation in this report." if unexplained else
+                 ", each explained below its table."),
               "", "| reproduction | rows | meets | differs | compute time (all workers) |", "|---|---|---|---|---|"]
     for s in sections:
         rows = s["rows"]
@@ -49,12 +54,16 @@ def markdown_report(sections: list, log: dict, *, quick: bool, out: Path) -> str
     for s in sections:
         rep = s["reproduction"]
         lines += [f"## {rep.name}", "", f"**{rep.title}**", "", rep.parameters, ""]
-        studies = ", ".join(f"`{study.scenario}` ({scenario.run.realizations} realizations x {scenario.run.steps} "
-                            f"steps{_sweep_text(scenario)})" for study, scenario in s["studies"])
-        lines += [f"Runs: {studies}.", ""]
+        lines += ["Runs (study: scenario, overrides; realizations x steps):", ""]
+        lines += [f"- `{study.name}`: `{study.scenario}` " + (f"`{' '.join(_overrides(study, quick))}`" if
+                                                              _overrides(study, quick) else "as shipped")
+                  + f"; {scenario.run.realizations} x {scenario.run.steps}{_sweep_text(scenario)}"
+                  for study, scenario in s["studies"]]
+        lines.append("")
         if s["figure"] is not None:
             lines += [f"![{rep.name}]({os.path.relpath(s['figure'], out)})", ""]
-        lines += ["| source | quantity | published | edgesim (median (10-90 %, n)) | criterion | verdict |",
+        lines += ["| source | quantity | published | edgesim: median (10-90 % range, n realizations), or as stated "
+                  "| criterion | verdict |",
                   "|---|---|---|---|---|---|"]
         for r in s["rows"]:
             lines.append("| " + " | ".join(_cell(v) for v in (r.source, r.quantity, r.published, r.edgesim,
@@ -67,7 +76,12 @@ def markdown_report(sections: list, log: dict, *, quick: bool, out: Path) -> str
     return "\n".join(lines)
 
 
+def _overrides(study, quick: bool) -> list:
+    return list(study.full) + (list(study.quick) if quick else [])
+
+
 def _sweep_text(scenario) -> str:
     if not scenario.sweep:
         return ""
-    return ", sweeping " + ", ".join(f"{k} over {len(v)} values" for k, v in scenario.sweep.items())
+    return ", sweeping " + ", ".join(f"{k} over [{', '.join(f'{x:g}' if isinstance(x, float) else str(x) for x in v)}]"
+                                     for k, v in scenario.sweep.items())

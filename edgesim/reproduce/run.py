@@ -20,7 +20,7 @@ import xarray as xr
 
 from .. import __version__
 from ..sweep import collect, run_sweeps, sweep_parts
-from .core import Reproduction, study_scenario
+from .core import Reproduction, Row, study_scenario
 from .report import markdown_report
 
 __all__ = ["reproduce", "select", "LOG_FILE"]
@@ -32,12 +32,12 @@ LOG_FILE = "reproduce.json"
 def select(names, registry: dict) -> list[Reproduction]:
     """The reproductions named (``all`` or nothing: every one), in registry order."""
     names = list(names or ["all"])
-    if "all" in names:
-        return list(registry.values())
-    unknown = [n for n in names if n not in registry]
+    unknown = [n for n in names if n != "all" and n not in registry]
     if unknown:
         raise ValueError(f"unknown reproduction {', '.join(map(repr, unknown))}; choose from: all, "
                          + ", ".join(registry))
+    if "all" in names:
+        return list(registry.values())
     return [registry[n] for n in dict.fromkeys(names)]
 
 
@@ -46,8 +46,23 @@ def _part_seconds(folder: Path, scenario) -> float:
     total = 0.0
     for part in sweep_parts(scenario):
         with xr.open_dataset(folder / part.name) as ds:
-            total += float(ds.attrs.get("part_seconds", float("nan")))
+            total += float(ds.attrs.get("part_seconds", float("nan")))  # NaN: a part from an older edgesim
     return total
+
+
+def _check_scale(out: Path, quick: bool) -> None:
+    """Refuse to mix the quick and the full scale in one folder (the message says which is there)."""
+    path = out / LOG_FILE
+    if not path.is_file():
+        return
+    try:
+        scales = {bool(i["quick"]) for i in json.loads(path.read_text())["invocations"]}
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{path} is not an edgesim reproduce log; use another --out folder") from None
+    if scales and scales != {quick}:
+        there = "a --quick run" if True in scales else "a full-scale run"
+        raise ValueError(f"{out} holds {there}; give {'--quick runs' if quick else 'the full scale'} another "
+                         "--out folder")
 
 
 def _log(out: Path, entry: dict) -> dict:
@@ -94,6 +109,7 @@ def reproduce(names, out, registry: dict, *, jobs: int | None = None, quick: boo
     """
     chosen = select(names, registry)
     out = Path(out)
+    _check_scale(out, quick)
     plans = [(r, s, study_scenario(s, quick), out / r.name / s.name) for r in chosen for s in r.studies]
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
@@ -102,18 +118,23 @@ def reproduce(names, out, registry: dict, *, jobs: int | None = None, quick: boo
     try:
         run_sweeps([(scenario, folder) for _, _, scenario, folder in plans], jobs=jobs, progress=progress,
                    description="edgesim reproduce")
-    except KeyboardInterrupt:  # an interrupted invocation's time counts too: the report adds up every invocation
-        _log(out, {**entry, "wall_seconds": round(time.perf_counter() - t0, 1), "finished": False})
+    except BaseException as exc:  # an interrupted invocation's time counts too: the report adds up every invocation
+        if not isinstance(exc, ValueError) and out.is_dir():  # (a ValueError is a refusal before any work)
+            _log(out, {**entry, "wall_seconds": round(time.perf_counter() - t0, 1), "finished": False})
         raise
     log = _log(out, {**entry, "wall_seconds": round(time.perf_counter() - t0, 1), "finished": True})
     sections = []
     for reproduction in chosen:
         mine = [(s, scenario, folder) for r, s, scenario, folder in plans if r is reproduction]
         results = {s.name: collect(folder) for s, _, folder in mine}
-        rows = reproduction.evaluate(results, quick)
         figure = None
-        if reproduction.plot is not None:
-            figure = _draw(reproduction, results, out / "figures" / f"{reproduction.name}.png")
+        try:  # one failing evaluation must not cost the report of the others (the results stay on disk)
+            rows = reproduction.evaluate(results, quick)
+            if reproduction.plot is not None:
+                figure = _draw(reproduction, results, out / "figures" / f"{reproduction.name}.png")
+        except Exception as exc:  # noqa: BLE001 - reported in the report's row
+            rows = [Row(reproduction.source, "evaluation", "", f"failed: {exc.__class__.__name__}: {exc}",
+                        "the evaluation runs", False, note="a defect of edgesim's evaluation, not a result")]
         seconds = sum(_part_seconds(folder, scenario) for _, scenario, folder in mine)
         sections.append(dict(reproduction=reproduction, rows=rows, figure=figure, compute_seconds=seconds,
                              studies=[(s, scenario) for s, scenario, _ in mine]))

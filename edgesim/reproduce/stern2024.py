@@ -9,6 +9,7 @@ figure (Fig. 3) on the engine's 4 x 4 transistor lattice.
 from __future__ import annotations
 
 import numpy as np
+import xarray as xr
 
 from ..analysis import final, geometric_mean, loglog_slope, normalized_error
 from .core import Reproduction, Row, Study, fmt, save_figure, spread
@@ -50,11 +51,18 @@ def _kappa_table(results):
     return np.array(kappas), time, power, energy
 
 
+def _finite_slope(x, y) -> float:
+    """Log-log slope through the finite points (NaN if any point is infinite: a trend cannot be read)."""
+    if not np.isfinite(y).all() or len(y) < 2:
+        return float("nan")
+    return loglog_slope(x, y)
+
+
 def _evaluate_kappa(results, quick):
     kappa, time, power, energy = _kappa_table(results)
     reached = np.isfinite(time)
     rows = []
-    median_power = np.median(power, 1)
+    median_power = np.nanmedian(power, 1)
     rows.append(Row(f"{SOURCE}, Fig. 1", "trained free power against kappa",
                     "falls as kappa falls", "median P_F by kappa: " + ", ".join(
                         f"{fmt(k)}: {fmt(p)}" for k, p in zip(kappa, median_power)),
@@ -64,26 +72,30 @@ def _evaluate_kappa(results, quick):
                     "all (training time is finite at every kappa)",
                     ", ".join(f"{fmt(k)}: {f:.0%}" for k, f in zip(kappa, frac)), "all reach it at every kappa",
                     bool(frac.min() == 1.0)))
-    t_med = np.array([np.median(t[np.isfinite(t)]) if np.isfinite(t).any() else np.nan for t in time])
+    # a network that never reached the tolerance took longer than the run: +inf in the median, so a median
+    # over mostly unreached networks is infinite (shown as inf) rather than the few that made it
+    t_med = np.median(np.where(reached, time, np.inf), 1)
     low = kappa <= 1e-2
     high = (kappa >= 0.1) & (kappa <= 1.0)
-    slope_low = loglog_slope(kappa[low], t_med[low]) if np.isfinite(t_med[low]).sum() >= 2 else np.nan
+    slope_low = _finite_slope(kappa[low], t_med[low])
     rows.append(Row(f"{SOURCE}, Fig. 1", f"training time to L = {TRAINED_ERROR:g} near k_min (kappa <= 1e-2)",
-                    "grows like kappa^-1", f"log-log slope {fmt(slope_low)}; median times " + ", ".join(
+                    "grows like kappa^-1", f"log-log slope {fmt(slope_low)}; median times (steps) " + ", ".join(
                         f"{fmt(k)}: {fmt(t)}" for k, t in zip(kappa[low], t_med[low])),
                     "slope in [-1.5, -0.5]", bool(-1.5 <= slope_low <= -0.5)))
-    spread_high = np.nanmax(t_med[high]) / np.nanmin(t_med[high]) if np.isfinite(t_med[high]).any() else np.nan
+    slope_high = _finite_slope(kappa[high], t_med[high])
     rows.append(Row(f"{SOURCE}, Fig. 1", "training time at high kappa (0.1 <= kappa <= 1)", "flat",
-                    f"max / min of the median times {fmt(spread_high)}; " + ", ".join(
+                    f"log-log slope {fmt(slope_high)}; median times (steps) " + ", ".join(
                         f"{fmt(k)}: {fmt(t)}" for k, t in zip(kappa[high], t_med[high])),
-                    "within a factor 10 (a decade) over the decade of kappa",
-                    bool(spread_high <= 10)))
-    e_med = np.array([np.median(e[np.isfinite(e)]) if np.isfinite(e).any() else np.nan for e in energy])
-    best = float(kappa[np.nanargmin(e_med)]) if np.isfinite(e_med).any() else np.nan
+                    "slope in [-0.5, 0.5] (closer to flat than to the kappa^-1 near k_min)",
+                    bool(-0.5 <= slope_high <= 0.5)))
+    e_med = np.median(np.where(reached, energy, np.inf), 1)
+    best = float(kappa[np.argmin(e_med)]) if np.isfinite(e_med).any() else np.nan
     rows.append(Row(f"{SOURCE}, Fig. 1", f"kappa of minimal training energy (energy to L = {TRAINED_ERROR:g})",
                     "about 2e-2", f"{fmt(best)}; median energies " + ", ".join(
                         f"{fmt(k)}: {fmt(e)}" for k, e in zip(kappa, e_med)),
-                    "minimum at 1e-2 <= kappa <= 5e-2 (the grid points around 2e-2)", bool(1e-2 <= best <= 5e-2)))
+                    "minimum at 1e-2 <= kappa <= 5e-2 (the grid points around 2e-2)", bool(1e-2 <= best <= 5e-2),
+                    note="inf: most networks at that kappa did not reach the tolerance within the run"
+                    if not np.isfinite(e_med).all() else ""))
     return rows
 
 
@@ -127,8 +139,9 @@ def _evaluate_lambda(results, quick):
     rows = [Row(f"{SOURCE}, Fig. 2", "normalised training error at lambda = 0", "below 1e-10",
                 spread(final(normalized_error(ds)).sel({"lambda": 0.0}).values),
                 "most realizations (> 50 %) below 1e-10", bool(learned.mean() > 0.5),
-                note=f"{learned.sum()} of {learned.size} realizations learn to 1e-10; the other rows use these, as "
-                     "the published code does")]
+                note=f"{learned.sum()} of {learned.size} realizations learn to 1e-10; " + (
+                    "the other rows use these, as the published code does" if learned.any()
+                    else "none does, so the other rows use all of them"))]
     gm = geometric_mean(err).values
     small = (lam > 0) & (lam <= 1e-4)
     slope = loglog_slope(lam[small], gm[small])
@@ -144,16 +157,16 @@ def _evaluate_lambda(results, quick):
         e5 = err.sel({"lambda": 1e-5}).values
         rows.append(Row(f"{SOURCE}, Fig. 2", "normalised error at lambda = 1e-5",
                         "about 1e-5 (five orders below the initial error)", spread(e5),
-                        "median <= 1e-5", bool(np.median(e5) <= 1e-5), note=PUBLISHED_CODE_NOTE))
+                        "median <= 1e-5", bool(np.nanmedian(e5) <= 1e-5), note=PUBLISHED_CODE_NOTE))
         ratio_p = (p0 / power.sel({"lambda": 1e-5})).values
         rows.append(Row(f"{SOURCE}, Fig. 2", "free power reduction factor P_F(0) / P_F(1e-5)", "about 10",
                         spread(ratio_p), "median in [5, 20] (10 within a factor 2)",
-                        bool(5 <= np.median(ratio_p) <= 20)))
+                        bool(5 <= np.nanmedian(ratio_p) <= 20)))
         energy = final(kept.training_energy)
         ratio_e = (energy.sel({"lambda": 0.0}) / energy.sel({"lambda": 1e-5})).values
         rows.append(Row(f"{SOURCE}, Fig. 2", "training energy reduction factor E(0) / E(1e-5)", "about 10",
                         spread(ratio_e), "median in [5, 20] (10 within a factor 2)",
-                        bool(5 <= np.median(ratio_e) <= 20)))
+                        bool(5 <= np.nanmedian(ratio_e) <= 20)))
     if 1e-6 in lam:
         rows.append(Row(f"{SOURCE}, Fig. 2 (published code)", "normalised error at lambda = 1e-6",
                         "the published code on the same tasks: 2.2e-6 (median of 5)", spread(err.sel({"lambda": 1e-6}).values),
@@ -215,12 +228,22 @@ def _feedback_rows(results, quick):
         rows.append(Row(f"{SOURCE}, Fig. 4", f"power gain of lambda feedback over early stopping, L_tol = {tol:g}",
                         published[float(tol)] or "positive (the figure's curve)", spread(gain),
                         "median in [0.35, 0.65] (50 % within 15 points)" if float(tol) == 1e-3 else "median > 0",
-                        bool(0.35 <= np.median(gain) <= 0.65) if float(tol) == 1e-3 else bool(np.median(gain) > 0)))
+                        bool(0.35 <= np.nanmedian(gain) <= 0.65) if float(tol) == 1e-3
+                        else bool(np.nanmedian(gain) > 0),
+                        note=FEEDBACK_NOTE if float(tol) == 1e-3 else ""))
         err = final(normalized_error(control)).sel({"tolerance": tol}).values
         rows.append(Row(f"{SOURCE}, Fig. 4", f"final error of the feedback run, L_tol = {tol:g}",
                         "held near the tolerance", spread(err), "median within a factor 3 of L_tol",
-                        bool(tol / 3 <= np.median(err) <= 3 * tol)))
+                        bool(tol / 3 <= np.nanmedian(err) <= 3 * tol)))
     return rows
+
+
+#: What a longer run of the same study shows (docs/validation.md has the commands).
+FEEDBACK_NOTE = (
+    "The gain grows with the length of the run: the same 10 networks at L_tol = 1e-3 give a median gain of 0.34 "
+    "after 1e5 steps, 0.37 after 2e5 and 0.39 after 3e5 (feedback and early stopping both run 3e5 steps). The "
+    "paper's controller exponent p, initial lambda, learning rate and run length are not reachable here; "
+    "edgesim's choices (p = 0.02, lambda(0) = 1e-4, alpha = 0.03, 1e5 steps) give a smaller gain than its 50 %")
 
 
 def _plot_feedback(results, path):
@@ -269,13 +292,16 @@ def _fig6_studies():
 
 
 def _fig6_table(results):
+    """kappa, and per lambda the absolute and the relative power reduction (kappa, realization)."""
     pairs = sorted(((_kappa_of(ds), ds) for ds in results.values()), key=lambda pair: pair[0])
     kappa = np.array([k for k, _ in pairs])
-    reduction = {}
+    absolute, relative = {}, {}
     for lam in (1e-8, 1e-4):
-        reduction[lam] = np.array([(1 - final(ds.free_power).sel({"lambda": lam})
-                                    / final(ds.free_power).sel({"lambda": 0.0})).values for _, ds in pairs])
-    return kappa, reduction
+        p0 = [final(ds.free_power).sel({"lambda": 0.0}).values for _, ds in pairs]
+        p = [final(ds.free_power).sel({"lambda": lam}).values for _, ds in pairs]
+        absolute[lam] = np.array([a - b for a, b in zip(p0, p)])
+        relative[lam] = np.array([1 - b / a for a, b in zip(p0, p)])
+    return kappa, absolute, relative
 
 
 def _kappa_of(ds) -> float:
@@ -285,15 +311,17 @@ def _kappa_of(ds) -> float:
 
 
 def _evaluate_fig6(results, quick):
-    kappa, reduction = _fig6_table(results)
+    kappa, absolute, relative = _fig6_table(results)
     rows = []
     for lam, want, lo, hi in ((1e-8, 0.5, 0.3, 0.7), (1e-4, 1.0, 0.8, 1.2)):
-        med = np.median(reduction[lam], 1)
+        med = np.nanmedian(absolute[lam], 1)
         ok = med > 0
         slope = loglog_slope(kappa[ok], med[ok]) if ok.sum() >= 2 else np.nan
-        rows.append(Row(f"{SOURCE}, Fig. 6", f"power reduction 1 - P_F(lambda) / P_F(0) against kappa, lambda = {lam:g}",
+        rows.append(Row(f"{SOURCE}, Fig. 6", f"power reduction P_F(0) - P_F(lambda) against kappa, lambda = {lam:g}",
                         f"~ kappa^{want:g}", f"log-log slope {fmt(slope)}; medians " + ", ".join(
-                            f"{fmt(k)}: {fmt(r)}" for k, r in zip(kappa, med)),
+                            f"{fmt(k)}: {fmt(r)}" for k, r in zip(kappa, med))
+                        + "; relative reduction 1 - P_F(lambda) / P_F(0): " + ", ".join(
+                            f"{fmt(k)}: {fmt(r)}" for k, r in zip(kappa, np.nanmedian(relative[lam], 1))),
                         f"slope in [{lo}, {hi}]", bool(lo <= slope <= hi)))
     return rows
 
@@ -301,12 +329,12 @@ def _evaluate_fig6(results, quick):
 def _plot_fig6(results, path):
     import matplotlib.pyplot as plt
 
-    kappa, reduction = _fig6_table(results)
+    kappa, absolute, _ = _fig6_table(results)
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    for lam in reduction:
-        ax.loglog(kappa, np.median(reduction[lam], 1), "o-", label=f"lambda = {lam:g}")
+    for lam in absolute:
+        ax.loglog(kappa, np.nanmedian(absolute[lam], 1), "o-", label=f"lambda = {lam:g}")
     ax.set_xlabel("kappa")
-    ax.set_ylabel("1 - P_F(lambda) / P_F(0)")
+    ax.set_ylabel("P_F(0) - P_F(lambda)")
     ax.legend()
     save_figure(fig, path, "Stern et al. 2024, Fig. 6")
 
@@ -392,8 +420,16 @@ def _unaffected_up_to(lam, values, ok) -> float:
     return best
 
 
+def _iris(results):
+    """The 100 Iris realizations: the 50 networks with two draws of nodes and flowers (seeds 2024 and 2025)."""
+    first, second = results["iris"], results["iris-second-draw"]
+    second = second.assign_coords(realization=second.realization + first.sizes["realization"])
+    keep = [v for v in first.data_vars if "realization" in first[v].dims and "step" in first[v].dims]
+    return xr.concat([first[keep], second[keep]], "realization")
+
+
 def _evaluate_fig7(results, quick):
-    iris, noisy = results["iris"], results["label-noise"]
+    iris, noisy = _iris(results), results["label-noise"]
     lam = iris["lambda"].values
     acc = final(iris.accuracy_test).median("realization").values
     acc0 = acc[0]
@@ -401,12 +437,12 @@ def _evaluate_fig7(results, quick):
     rows = [Row(f"{SOURCE}, Fig. 7", "Iris (N = 64): largest lambda with the test accuracy of lambda = 0",
                 "about 1e-7", f"{fmt(up_to)}; median accuracies " + ", ".join(
                     f"{fmt(v)}: {a:.3f}" for v, a in zip(lam, acc)),
-                "accuracy within 0.01 of lambda = 0 for every lambda up to 1e-7",
-                bool(up_to >= 1e-7))]
+                "the accuracy stays within 0.01 of lambda = 0 up to a lambda in [1e-8, 1e-6] (1e-7 within a "
+                "decade) and drops beyond it", bool(1e-8 <= up_to <= 1e-6))]
     power = final(iris.free_power)
     gain = (power.sel({"lambda": 0.0}) / power.sel({"lambda": 1e-7})).values
     rows.append(Row(f"{SOURCE}, Fig. 7", "Iris: free-power gain P_F(0) / P_F(1e-7)", "about 2", spread(gain),
-                    "median in [1.5, 3]", bool(1.5 <= np.median(gain) <= 3)))
+                    "median in [1.5, 3]", bool(1.5 <= np.nanmedian(gain) <= 3)))
     lam_n = noisy["lambda"].values
     err = final(normalized_error(noisy, "error_test"))
     ratio = (err / err.sel({"lambda": 0.0})).median("realization").values
@@ -414,15 +450,15 @@ def _evaluate_fig7(results, quick):
     rows.append(Row(f"{SOURCE}, Fig. 7", f"regression with label noise {LABEL_NOISE:g} V: largest lambda with the "
                     "test error of lambda = 0", "about 1e-7 (unaffected below)", f"{fmt(up_to_n)}; median "
                     "error / error at lambda = 0: " + ", ".join(f"{fmt(v)}: {fmt(r)}" for v, r in zip(lam_n, ratio)),
-                    "test error within 1.5x of lambda = 0 for every lambda below 1e-7 (up to 1e-8 at least)",
-                    bool(up_to_n >= 1e-8)))
+                    "the test error stays within 1.5x of lambda = 0 up to a lambda in [1e-8, 1e-6] (1e-7 within a "
+                    "decade) and rises beyond it", bool(1e-8 <= up_to_n <= 1e-6)))
     return rows
 
 
 def _plot_fig7(results, path):
     import matplotlib.pyplot as plt
 
-    iris, noisy = results["iris"], results["label-noise"]
+    iris, noisy = _iris(results), results["label-noise"]
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     lam = iris["lambda"].values
     pos = lam > 0
@@ -445,16 +481,18 @@ def _plot_fig7(results, path):
 
 
 _LAMBDA_GRID = f"sweep.lambda={list(FIG7_LAMBDAS)}"
+_QUICK_IRIS = ("run.steps=1500", "run.realizations=2", "sweep.lambda=[0.0, 1e-7, 1e-3]")
 FIG7 = Reproduction(
     "stern2024-fig7", "Stern et al. 2024, Fig. 7: Iris classification and noisy labels under lambda", SOURCE,
-    (Study("iris", "stern2024_iris.toml", full=(_LAMBDA_GRID,),
-           quick=("run.steps=1500", "run.realizations=3", "sweep.lambda=[0.0, 1e-7, 1e-3]")),
+    (Study("iris", "stern2024_iris.toml", full=(_LAMBDA_GRID,), quick=_QUICK_IRIS),
+     Study("iris-second-draw", "stern2024_iris.toml", full=(_LAMBDA_GRID, "run.seed=2025"), quick=_QUICK_IRIS),
      Study("label-noise", "stern2024_lambda.toml",
            full=(f"task.label_noise={LABEL_NOISE!r}", "run.realizations=20", _LAMBDA_GRID),
            quick=("run.steps=1500", "run.realizations=2", "sweep.lambda=[0.0, 1e-8, 1e-3]"))),
     _evaluate_fig7, _plot_fig7,
-    parameters="Iris (scenarios/stern2024_iris.toml): 100 N = 64 jammed networks, each with its own random ground, "
-               "4 input and 3 output nodes; features scaled to 0-1 V (the simulations' input scale), 30 training and "
+    parameters="Iris (scenarios/stern2024_iris.toml): 100 realizations, the 50 shipped N = 64 jammed networks "
+               "each with two draws (seeds 2024 and 2025) of a random ground, 4 input and 3 output nodes and the "
+               "training flowers; features scaled to 0-1 V (the simulations' input scale), 30 training and "
                "120 test flowers, full batch, targets reset every 30 steps to each species' mean output +- 0.1 V, "
                "alpha = 0.5, eta = 1e-3, k0 = 1, 2e4 steps, lambda 0 and 1e-10..1e-2. Regression with label noise: "
                f"the Fig. 2 task with Gaussian noise of {LABEL_NOISE:g} V on the training targets (the noise level "

@@ -25,7 +25,8 @@ def _evaluate(results, quick):
             rows.append(Row(SOURCE, f"{label}: error at equal updates per edge, p = {p:g} against synchronous",
                             "desynchronous learning reaches the synchronous error",
                             f"ratio {', '.join(fmt(r) for r in ratio)} (synchronous error "
-                            f"{', '.join(fmt(s) for s in sync.values)})",
+                            f"{', '.join(fmt(s) for s in sync.values)}; at {', '.join(fmt(u) for u in reach)} "
+                            "updates per edge)",
                             "ratio <= 2 (the synchronous error, within a factor 2)", bool(np.all(ratio <= 2))))
     return rows
 
