@@ -43,7 +43,7 @@ def test_stern_error_grows_as_lambda_squared(stern_lambda_reduced):
     lam = stern_lambda_reduced["lambda"].values
     small = (lam > 0) & (lam <= 1e-4)
     slope = loglog_slope(lam[small], err.values[small])
-    assert 1.5 < slope < 2.5, slope
+    assert 1.6 <= slope <= 2.4, slope
 
 
 def test_stern_free_power_falls_with_lambda(stern_lambda_reduced):
@@ -167,6 +167,9 @@ def test_leaky_memory_destroys_learning_when_leak_is_fast():
 
 @pytest.mark.parametrize("scenario", ["desync.toml", "desync_taps.toml"])
 def test_desynchronous_edges_learn_as_well_at_equal_updates(scenario):
+    """Wycoff et al. 2022: desynchronous edges (each acting with probability p per tick) reach the
+    synchronous error at equal updates per edge.  1500 of the published 2000 ticks, compared at 100-150
+    expected updates per edge as the full run (whose ratios are 0.99-1.64, docs/validation.md)."""
     from edgesim.analysis import error_at_updates
 
     ds = run(scenario, "run.steps=1500", "engine.kind=vectorized")
@@ -176,5 +179,5 @@ def test_desynchronous_edges_learn_as_well_at_equal_updates(scenario):
     assert (table < 0.02).all(), table.values  # every update probability learns
     synchronous = float(table.sel(update_probability=1.0))
     for p in (0.5, 0.1):
-        # comparable at equal expected updates per edge: within a factor 10 of synchronous edges
-        assert float(table.sel(update_probability=p)) < 10 * synchronous + 1e-5, table.values
+        # at equal expected updates per edge: the synchronous error within a factor 2 (the report's criterion)
+        assert float(table.sel(update_probability=p)) <= 2 * synchronous, table.values

@@ -110,7 +110,9 @@ class Reproduction:
     plot : callable or None
         ``plot(results, path)`` draws the reproduction's figure to ``path``.
     parameters : str
-        The parameters used, and what was chosen where the paper is silent (Markdown).
+        The parameters used, and what was chosen where the paper is silent (Markdown).  "Not in the
+        sources available to edgesim" means not in the published code or the papers' abstracts: the
+        papers' full texts could not be read where edgesim was built.
     """
 
     name: str

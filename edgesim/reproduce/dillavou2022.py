@@ -49,7 +49,7 @@ def _evaluate(results, quick):
     rows.append(Row(SOURCE, "seven tasks in succession without a reset: error reduction of each task",
                     "each task is learned", ", ".join(fmt(r) for r in ratio),
                     "every task's error falls by more than two orders (< 1e-2)", bool((ratio < 1e-2).all()),
-                    note="The paper's tasks are not reachable here: seven allostery tasks on different output nodes "
+                    note="The paper's tasks are not in the sources available to edgesim: seven allostery tasks on different output nodes "
                          "and voltages (scenarios/dillavou2022_seven_tasks.toml); the criterion is the regression "
                          "task's two orders."))
     return rows
@@ -100,4 +100,4 @@ DILLAVOU2022 = Reproduction(
                "Regression: 2000 online steps, inputs 1-5 V, comparator dead band 10 mV. Iris: 100 epochs of 30 "
                "flowers (online), targets reset every epoch around each species' mean output, 10 random draws of "
                "the training flowers. Damage: 2-output allostery, edges 8, 7, 3, 6, 15 removed at steps 100..500. "
-               "Where the paper's nudge and step counts are not reachable here, these are edgesim's choices.")
+               "Where the paper's nudge and step counts are not in the sources available to edgesim, these are edgesim's choices.")

@@ -44,12 +44,13 @@ def markdown_report(sections: list, log: dict, *, quick: bool, out: Path) -> str
     lines += [f"{meets} of {total} rows meet the published criterion; {differs} differ"
               + (f", {unexplained} of them without an explanation in this report." if unexplained else
                  ", each explained below its table."),
-              "", "| reproduction | rows | meets | differs | compute time (all workers) |", "|---|---|---|---|---|"]
+              "", "| reproduction | rows | meets | differs | reported | compute time (all workers) |",
+              "|---|---|---|---|---|---|"]
     for s in sections:
         rows = s["rows"]
         lines.append(f"| [{s['reproduction'].name}](#{s['reproduction'].name}) | {len(rows)} | "
                      f"{sum(r.passed is True for r in rows)} | {sum(r.passed is False for r in rows)} | "
-                     f"{_duration(s['compute_seconds'])} |")
+                     f"{sum(r.passed is None for r in rows)} | {_duration(s['compute_seconds'])} |")
     lines.append("")
     for s in sections:
         rep = s["reproduction"]
@@ -77,7 +78,11 @@ def markdown_report(sections: list, log: dict, *, quick: bool, out: Path) -> str
 
 
 def _overrides(study, quick: bool) -> list:
-    return list(study.full) + (list(study.quick) if quick else [])
+    """The overrides in effect (a quick value replaces the full one of the same key)."""
+    effective = {}
+    for text in list(study.full) + (list(study.quick) if quick else []):
+        effective[text.split("=", 1)[0]] = text
+    return list(effective.values())
 
 
 def _sweep_text(scenario) -> str:

@@ -51,6 +51,9 @@ def _kappa_table(results):
     return np.array(kappas), time, power, energy
 
 
+_NO_SLOPE = "no slope: at some kappa of the range most networks did not reach the tolerance within the run"
+
+
 def _finite_slope(x, y) -> float:
     """Log-log slope through the finite points (NaN if any point is infinite: a trend cannot be read)."""
     if not np.isfinite(y).all() or len(y) < 2:
@@ -81,19 +84,24 @@ def _evaluate_kappa(results, quick):
     rows.append(Row(f"{SOURCE}, Fig. 1", f"training time to L = {TRAINED_ERROR:g} near k_min (kappa <= 1e-2)",
                     "grows like kappa^-1", f"log-log slope {fmt(slope_low)}; median times (steps) " + ", ".join(
                         f"{fmt(k)}: {fmt(t)}" for k, t in zip(kappa[low], t_med[low])),
-                    "slope in [-1.5, -0.5]", bool(-1.5 <= slope_low <= -0.5)))
+                    "slope in [-1.5, -0.5]", bool(-1.5 <= slope_low <= -0.5), note=_NO_SLOPE if slope_low != slope_low
+                    else ""))
     slope_high = _finite_slope(kappa[high], t_med[high])
     rows.append(Row(f"{SOURCE}, Fig. 1", "training time at high kappa (0.1 <= kappa <= 1)", "flat",
                     f"log-log slope {fmt(slope_high)}; median times (steps) " + ", ".join(
                         f"{fmt(k)}: {fmt(t)}" for k, t in zip(kappa[high], t_med[high])),
                     "slope in [-0.5, 0.5] (closer to flat than to the kappa^-1 near k_min)",
-                    bool(-0.5 <= slope_high <= 0.5)))
+                    bool(-0.5 <= slope_high <= 0.5), note=_NO_SLOPE if slope_high != slope_high else ""))
     e_med = np.median(np.where(reached, energy, np.inf), 1)
-    best = float(kappa[np.argmin(e_med)]) if np.isfinite(e_med).any() else np.nan
+    i = int(np.argmin(e_med))
+    # a minimum is only seen if the grid points beside it were measured (finite)
+    seen = np.isfinite(e_med[max(i - 1, 0):i + 2]).all()
+    best = float(kappa[i]) if seen else np.nan
     rows.append(Row(f"{SOURCE}, Fig. 1", f"kappa of minimal training energy (energy to L = {TRAINED_ERROR:g})",
                     "about 2e-2", f"{fmt(best)}; median energies " + ", ".join(
                         f"{fmt(k)}: {fmt(e)}" for k, e in zip(kappa, e_med)),
-                    "minimum at 1e-2 <= kappa <= 5e-2 (the grid points around 2e-2)", bool(1e-2 <= best <= 5e-2),
+                    "minimum at 1e-2 <= kappa <= 5e-2 (the grid points around 2e-2), with both neighbours measured",
+                    bool(1e-2 <= best <= 5e-2),
                     note="inf: most networks at that kappa did not reach the tolerance within the run"
                     if not np.isfinite(e_med).all() else ""))
     return rows
@@ -119,7 +127,7 @@ FIG1 = Reproduction(
     _evaluate_kappa, _plot_kappa,
     parameters=(f"N = 64 jammed networks (one per realization), edge regression, full batch, eta = 1e-3, lambda = 0, "
                 f"k in [1e-3, 10], conductances start uniform at kappa, alpha = {ALPHA_AT_KAPPA_1} kappa^0.5 (the "
-                "issue's scaling; the paper's alpha at kappa = 1 is not reachable here, so the published notebook's "
+                "paper's scaling; the paper's alpha at kappa = 1 is not in the sources available to edgesim, so the published notebook's "
                 "0.5 is used), up to 1e6 steps. Each realization stops learning when its normalised training error "
                 f"reaches {TRAINED_ERROR:g} (early stopping): the training time is that step, the trained power the "
                 "free power there, the training energy the sum of the free power over the steps until then. "
@@ -220,7 +228,7 @@ FIG2 = Reproduction(
 def _feedback_rows(results, quick):
     control, early = results["feedback"], results["early-stop"]
     rows = []
-    published = {1e-2: "", 1e-3: "about 50 %", 1e-4: ""}
+    published = {1e-2: "", 1e-3: "about 0.5 (50 %)", 1e-4: ""}
     for tol in control.tolerance.values:
         pc = final(control.free_power).sel({"tolerance": tol}).values
         pe = final(early.free_power).sel({"tolerance": tol}).values
@@ -242,7 +250,7 @@ def _feedback_rows(results, quick):
 FEEDBACK_NOTE = (
     "The gain grows with the length of the run: the same 10 networks at L_tol = 1e-3 give a median gain of 0.34 "
     "after 1e5 steps, 0.37 after 2e5 and 0.39 after 3e5 (feedback and early stopping both run 3e5 steps). The "
-    "paper's controller exponent p, initial lambda, learning rate and run length are not reachable here; "
+    "paper's controller exponent p, initial lambda, learning rate and run length are not in the sources available to edgesim; "
     "edgesim's choices (p = 0.02, lambda(0) = 1e-4, alpha = 0.03, 1e5 steps) give a smaller gain than its 50 %")
 
 
@@ -275,7 +283,7 @@ FIG4 = Reproduction(
     parameters="scenarios/stern2024_lambda_control.toml: N = 64 jammed networks, edge regression, alpha = 0.03, "
                "eta = 1e-3, conductances start at k_min = 1e-3, lambda(0) = 1e-4, rho = 1 per step, p = 0.02, "
                "tolerances relative to the initial error, 10 realizations x 1e5 steps. The paper's p, initial "
-               "lambda and alpha are not reachable here: these are edgesim's choices (docs/experiments.md). "
+               "lambda and alpha are not in the sources available to edgesim: these are edgesim's choices (docs/experiments.md). "
                "The comparison is plain coupled learning stopped when it first reaches the same tolerance.")
 
 
@@ -344,7 +352,7 @@ FIG6 = Reproduction(
     _evaluate_fig6, _plot_fig6,
     parameters=f"As Fig. 2 (1e5 steps, eta = 1e-3) with k in [1e-3, 10], kappa in {list(KAPPAS_FIG6)}, alpha = "
                f"{ALPHA_AT_KAPPA_1} kappa^0.5 as in Fig. 1, lambda in (0, 1e-8, 1e-4), 10 realizations. The kappa "
-               "grid stays a decade inside the conductance bounds; the paper's grid is not reachable here.")
+               "grid stays a decade inside the conductance bounds; the paper's grid is not in the sources available to edgesim.")
 
 
 # -- Fig. 3: the laboratory transistor lattice -----------------------------------------------------------------
@@ -356,7 +364,7 @@ def _evaluate_lab(results, quick):
     lam = ds["lambda"].values
     err = final(normalized_error(ds)).median("realization").values
     power = final(ds.free_power).median("realization").values
-    listing = ", ".join(f"{fmt(v)}: error {fmt(e)}, P_F {fmt(p)} W" for v, e, p in zip(lam, err, power))
+    listing = "; ".join(f"lambda = {fmt(v)}: error {fmt(e)}, P_F {fmt(p)} W" for v, e, p in zip(lam, err, power))
     return [
         Row(f"{SOURCE}, Fig. 3 (laboratory)", "trained free power against lambda", "falls as lambda rises",
             listing, "P_F at the largest lambda below P_F at lambda = 0, and the rank correlation negative",
@@ -402,7 +410,7 @@ FIG3 = Reproduction(
                "capacitors, leak time 10 s; clock drift 2 %, jitter 10 us; comparator noise 2 mV, offsets 1 mV), "
                "nudge eta = 0.22, a two-output allostery task, 6000 presentations of 1 ms, lambda from 0 to 0.055 "
                "(the laboratory range), one network (the laboratory had one). The laboratory's inputs and its task "
-               "are not reachable here: edgesim's allostery task is used.")
+               "are not in the sources available to edgesim: edgesim's allostery task is used.")
 
 
 # -- Fig. 7: Iris and label noise under lambda ---------------------------------------------------------------
@@ -497,5 +505,5 @@ FIG7 = Reproduction(
                "alpha = 0.5, eta = 1e-3, k0 = 1, 2e4 steps, lambda 0 and 1e-10..1e-2. Regression with label noise: "
                f"the Fig. 2 task with Gaussian noise of {LABEL_NOISE:g} V on the training targets (the noise level "
                "of the paper's appendix as far as reachable here), 20 realizations x 1e5 steps, the test error "
-               "against exact targets. The paper's Iris encoding, margin and step count are not reachable here: "
+               "against exact targets. The paper's Iris encoding, margin and step count are not in the sources available to edgesim: "
                "these are edgesim's choices.")

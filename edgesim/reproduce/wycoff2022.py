@@ -15,6 +15,7 @@ def _evaluate(results, quick):
     rows = []
     for name, label in (("continuous", "continuous conductances"), ("taps", "128-tap conductances")):
         ds = results[name]
+        # a run too short for the published comparison (the quick scale) compares earlier, and says so
         reach = [u for u in UPDATES if u / float(ds.update_probability.min()) <= int(ds.step[-1])] or [UPDATES[0] / 4]
         table = geometric_mean(error_at_updates(ds, reach), "updates")  # (p, realization)
         sync = table.sel(update_probability=1.0)
@@ -27,7 +28,8 @@ def _evaluate(results, quick):
                             f"ratio {', '.join(fmt(r) for r in ratio)} (synchronous error "
                             f"{', '.join(fmt(s) for s in sync.values)}; at {', '.join(fmt(u) for u in reach)} "
                             "updates per edge)",
-                            "ratio <= 2 (the synchronous error, within a factor 2)", bool(np.all(ratio <= 2))))
+                            "ratio <= 2 (the synchronous error, within a factor 2), and the synchronous error "
+                            "below 0.02 (it learned)", bool(np.all(ratio <= 2) and np.all(sync.values < 0.02))))
     return rows
 
 
@@ -57,4 +59,4 @@ WYCOFF2022 = Reproduction(
     parameters="scenarios/desync.toml and desync_taps.toml: the 16-edge layout, allostery, every edge acting with "
                "probability p per 1 s tick (p = 1, 0.5, 0.1) on the vectorised engine with random clock phases; "
                "errors compared at 100, 125 and 150 expected updates per edge (geometric mean). The paper's network "
-               "sizes and probabilities are not reachable here.")
+               "sizes and probabilities are not in the sources available to edgesim.")
