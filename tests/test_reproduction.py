@@ -32,12 +32,17 @@ def stern_lambda_reduced():
 
 
 def test_stern_lambda_zero_learns(stern_lambda_reduced):
+    """Stern et al. 2024, Fig. 2 at lambda = 0: the error falls below 1e-10 in 1e5 steps.  The reduced run
+    (5 networks, 2e4 steps) is too short for 1e-10 and asserts that every network learns; the full run
+    (50 networks, 1e5 steps) has 39 of 50 below 1e-10, median 2e-24 (docs/validation.md)."""
     err = final(normalized_error(stern_lambda_reduced)).sel({"lambda": 0.0})
     assert float(err.median()) < 1e-3
     assert (err < 0.1).all()
 
 
 def test_stern_error_grows_as_lambda_squared(stern_lambda_reduced):
+    """Stern et al. 2024, Fig. 2: error ~ lambda^2 at small lambda, with the report's criterion (the exponent
+    within 20 %).  The full run gives 1.98 over lambda = 1e-10..1e-4."""
     # Errors of single realizations scatter over decades: average them geometrically.
     err = geometric_mean(final(normalized_error(stern_lambda_reduced)))
     lam = stern_lambda_reduced["lambda"].values
@@ -47,6 +52,9 @@ def test_stern_error_grows_as_lambda_squared(stern_lambda_reduced):
 
 
 def test_stern_free_power_falls_with_lambda(stern_lambda_reduced):
+    """Stern et al. 2024, Fig. 2: the trained free power falls with lambda.  The reduced lambda grid has no
+    point in the linear regime; the full run shows the reduction ~ lambda^0.99 there (lambda <= 3e-8) and a
+    factor 29 at lambda = 1e-5, where the paper says about 10 (its own code gives 49: docs/validation.md)."""
     power = geometric_mean(final(stern_lambda_reduced.free_power)).values
     assert (np.diff(power) < 0).all(), power
 
@@ -68,6 +76,39 @@ def test_stern_kappa_study_with_the_published_parameters():
     power = np.array([final(ds.free_power).median("realization") for ds in sets])
     assert (np.diff(power) > 0).all(), power
     assert np.median(times[0]) > np.median(times[1]), times
+
+
+def _times_at_high_kappa(exponent):
+    kappas = (0.1, 0.3, 1.0)
+    times = [np.median(run("stern2024_kappa.toml", f"sweep.kappa=[{kappa}]", f"learning.alpha={0.5 * kappa ** exponent}",
+                           "run.steps=40000", "run.realizations=4").tolerance_time.values) for kappa in kappas]
+    return loglog_slope(kappas, times)
+
+
+def test_stern_training_time_is_flat_at_high_kappa_only_when_alpha_scales_with_kappa():
+    """Why edgesim's Fig. 1 training time is not flat at high kappa (docs/validation.md): the update
+    dk does not depend on kappa, so the relative rate alpha / kappa sets the speed.  With alpha ~ kappa
+    the dynamics are scale invariant and the time to L = 1e-4 is flat (kappa = 0.1..1); with the
+    alpha ~ kappa^0.5 of the reproduction it grows as kappa^0.5."""
+    assert abs(_times_at_high_kappa(1.0)) < 0.1
+    assert 0.4 < _times_at_high_kappa(0.5) < 0.6
+
+
+def test_stern_power_reduction_scales_with_kappa_as_published():
+    """Stern et al. 2024, Fig. 6: the power reduction P_F(0) - P_F(lambda) grows as kappa^0.5 at lambda = 1e-8
+    and as kappa at lambda = 1e-4.  Reduced to 3 kappa, 2 networks and 5000 steps (the full run: 6 kappa,
+    10 networks, 1e5 steps); the exponents within 20 %, the report's criterion."""
+    kappas = (0.03, 0.3, 3.0)
+    reduction = {1e-8: [], 1e-4: []}
+    for kappa in kappas:
+        ds = run("stern2024_lambda.toml", f"learning.kappa={kappa}", f"learning.alpha={0.5 * kappa ** 0.5}",
+                 "learning.k_min=1e-3", "learning.k_max=10.0", "run.steps=5000", "run.realizations=2",
+                 "sweep.lambda=[0.0, 1e-8, 1e-4]")
+        power = final(ds.free_power)
+        for lam in reduction:
+            reduction[lam].append(float((power.sel({"lambda": 0.0}) - power.sel({"lambda": lam})).median()))
+    assert 0.4 <= loglog_slope(kappas, reduction[1e-8]) <= 0.6, reduction
+    assert 0.8 <= loglog_slope(kappas, reduction[1e-4]) <= 1.2, reduction
 
 
 # --- Dillavou et al. 2022 (discrete sign rule) --------------------------------------------------

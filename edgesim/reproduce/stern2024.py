@@ -52,6 +52,14 @@ def _kappa_table(results):
 
 
 _NO_SLOPE = "no slope: at some kappa of the range most networks did not reach the tolerance within the run"
+#: Why the training time is not flat at high kappa with alpha ~ kappa^0.5 (evidence: a test).
+ALPHA_NOTE = (
+    "The update dk does not depend on kappa, so the relative rate alpha / kappa sets the speed of learning: with "
+    "alpha ~ kappa^0.5 the training time grows as kappa^0.5 at high kappa, and with alpha ~ kappa the dynamics are "
+    "scale invariant and the time is flat (4 networks, kappa = 0.1, 0.3, 1: 4949, 4896, 4855 steps; "
+    "tests/test_reproduction.py::test_stern_training_time_is_flat_at_high_kappa_only_when_alpha_scales_with_kappa). "
+    "The paper's flat training time therefore goes with alpha ~ kappa, or with a time unit that absorbs alpha; "
+    "the energy minimum moves with the same choice. The paper's text was not available to settle which")
 
 
 def _finite_slope(x, y) -> float:
@@ -74,7 +82,9 @@ def _evaluate_kappa(results, quick):
     rows.append(Row(f"{SOURCE}, Fig. 1", f"realizations reaching L = {TRAINED_ERROR:g}",
                     "all (training time is finite at every kappa)",
                     ", ".join(f"{fmt(k)}: {f:.0%}" for k, f in zip(kappa, frac)), "all reach it at every kappa",
-                    bool(frac.min() == 1.0)))
+                    bool(frac.min() == 1.0),
+                    note="" if frac.min() == 1.0 else "Within the 1e6 steps; networks that do not reach it count as "
+                    "infinitely slow in the medians below (the paper does not say how it treats them)"))
     # a network that never reached the tolerance took longer than the run: +inf in the median, so a median
     # over mostly unreached networks is infinite (shown as inf) rather than the few that made it
     t_med = np.median(np.where(reached, time, np.inf), 1)
@@ -84,14 +94,16 @@ def _evaluate_kappa(results, quick):
     rows.append(Row(f"{SOURCE}, Fig. 1", f"training time to L = {TRAINED_ERROR:g} near k_min (kappa <= 1e-2)",
                     "grows like kappa^-1", f"log-log slope {fmt(slope_low)}; median times (steps) " + ", ".join(
                         f"{fmt(k)}: {fmt(t)}" for k, t in zip(kappa[low], t_med[low])),
-                    "slope in [-1.5, -0.5]", bool(-1.5 <= slope_low <= -0.5), note=_NO_SLOPE if slope_low != slope_low
-                    else ""))
+                    "slope in [-1.2, -0.8] (every exponent in this report: within 20 %)",
+                    bool(-1.2 <= slope_low <= -0.8), note=_NO_SLOPE if slope_low != slope_low
+                    else "Near k_min the conductances that should fall are clipped at k_min = 1e-3, which slows "
+                    "learning; the exponent also carries the alpha ~ kappa^0.5 scaling (two rows below)"))
     slope_high = _finite_slope(kappa[high], t_med[high])
     rows.append(Row(f"{SOURCE}, Fig. 1", "training time at high kappa (0.1 <= kappa <= 1)", "flat",
                     f"log-log slope {fmt(slope_high)}; median times (steps) " + ", ".join(
                         f"{fmt(k)}: {fmt(t)}" for k, t in zip(kappa[high], t_med[high])),
-                    "slope in [-0.5, 0.5] (closer to flat than to the kappa^-1 near k_min)",
-                    bool(-0.5 <= slope_high <= 0.5), note=_NO_SLOPE if slope_high != slope_high else ""))
+                    "slope in [-0.2, 0.2] (flat: within the 0.2 allowed on an exponent of 1)",
+                    bool(-0.2 <= slope_high <= 0.2), note=_NO_SLOPE if slope_high != slope_high else ALPHA_NOTE))
     e_med = np.median(np.where(reached, energy, np.inf), 1)
     i = int(np.argmin(e_med))
     # a minimum is only seen if the grid points beside it were measured (finite)
@@ -102,8 +114,10 @@ def _evaluate_kappa(results, quick):
                         f"{fmt(k)}: {fmt(e)}" for k, e in zip(kappa, e_med)),
                     "minimum at 1e-2 <= kappa <= 5e-2 (the grid points around 2e-2), with both neighbours measured",
                     bool(1e-2 <= best <= 5e-2),
-                    note="inf: most networks at that kappa did not reach the tolerance within the run"
-                    if not np.isfinite(e_med).all() else ""))
+                    note=("inf: most networks at that kappa did not reach the tolerance within the run. "
+                          if not np.isfinite(e_med).all() else "") + "The energy is the free power summed over the "
+                    "training time, so it depends on the learning-rate scaling as the training time does (the "
+                    "row above)"))
     return rows
 
 
@@ -157,10 +171,13 @@ def _evaluate_lambda(results, quick):
                     f"log-log slope {fmt(slope)} (geometric mean over realizations)", "slope in [1.6, 2.4]",
                     bool(1.6 <= slope <= 2.4)))
     red = (1 - power / p0).median("realization").values
-    rs = (lam > 0) & (lam <= 1e-6) & (red > 0)
+    # "small lambda": the linear-response regime, where the reduction is still small (below one half)
+    rs = (lam > 0) & (red > 0) & (red < 0.5)
     slope_p = loglog_slope(lam[rs], red[rs]) if rs.sum() >= 2 else np.nan
-    rows.append(Row(f"{SOURCE}, Fig. 2", "power reduction 1 - P_F(lambda) / P_F(0) at small lambda (<= 1e-6)",
-                    "~ lambda", f"log-log slope {fmt(slope_p)}", "slope in [0.8, 1.2]", bool(0.8 <= slope_p <= 1.2)))
+    rows.append(Row(f"{SOURCE}, Fig. 2", "power reduction 1 - P_F(lambda) / P_F(0) at small lambda (where it is "
+                    "below 0.5)", "~ lambda", f"log-log slope {fmt(slope_p)} over lambda = {fmt(lam[rs].min())} - "
+                    f"{fmt(lam[rs].max())}" if rs.any() else "no lambda with a reduction below 0.5",
+                    "slope in [0.8, 1.2]", bool(0.8 <= slope_p <= 1.2)))
     if 1e-5 in lam:
         e5 = err.sel({"lambda": 1e-5}).values
         rows.append(Row(f"{SOURCE}, Fig. 2", "normalised error at lambda = 1e-5",
@@ -188,9 +205,10 @@ def _evaluate_lambda(results, quick):
 #: What the published code gives on edgesim's Fig. 2 tasks (benchmarks/published_lambda.py, 5 networks, 1e5 steps).
 PUBLISHED_CODE_NOTE = (
     "The published code (the notebook's algorithm, benchmarks/published_lambda.py) on the first 5 of these tasks "
-    "gives at lambda = 1e-5 an error of 7.2e-3 and a power factor of 49 (medians), and at lambda = 1e-6 an error of "
-    "2.2e-6 and a factor of 11: the paper's numbers for lambda = 1e-5 are those of its own code at lambda = 1e-6. "
-    "edgesim follows the code (the rows below)")
+    "gives at lambda = 1e-5 an error of 7.2e-3 and a power factor of 49 (medians; edgesim on the same 5: 5.5e-3 and "
+    "58), and at lambda = 1e-6 an error of 2.2e-6 and a factor of 11 (edgesim: 2.2e-6 and 11). The paper's numbers "
+    "for lambda = 1e-5 are those of its own code at lambda = 1e-6; edgesim follows the code (the rows at 1e-6 "
+    "below)")
 
 
 def _plot_lambda(results, path):
@@ -321,7 +339,7 @@ def _kappa_of(ds) -> float:
 def _evaluate_fig6(results, quick):
     kappa, absolute, relative = _fig6_table(results)
     rows = []
-    for lam, want, lo, hi in ((1e-8, 0.5, 0.3, 0.7), (1e-4, 1.0, 0.8, 1.2)):
+    for lam, want, lo, hi in ((1e-8, 0.5, 0.4, 0.6), (1e-4, 1.0, 0.8, 1.2)):  # exponents within 20 %
         med = np.nanmedian(absolute[lam], 1)
         ok = med > 0
         slope = loglog_slope(kappa[ok], med[ok]) if ok.sum() >= 2 else np.nan
