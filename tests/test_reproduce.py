@@ -122,6 +122,8 @@ KNOWN_DIFFERENCES = {
     ("stern2024-fig1", "training time at high kappa"): "alpha ~ kappa^0.5 (a test shows it)",
     ("stern2024-fig1", "kappa of minimal training energy"): "alpha ~ kappa^0.5",
     ("stern2024-fig4", "power gain of lambda feedback over early stopping, L_tol = 0.001"): "controller parameters",
+    ("stern2024-fig7", "Iris (N = 64): largest lambda"): "Iris encoding, targets and run length are edgesim's",
+    ("stern2024-fig7", "Iris: free-power gain"): "the same",
 }
 
 

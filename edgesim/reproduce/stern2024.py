@@ -145,7 +145,7 @@ FIG1 = Reproduction(
                 "0.5 is used), up to 1e6 steps. Each realization stops learning when its normalised training error "
                 f"reaches {TRAINED_ERROR:g} (early stopping): the training time is that step, the trained power the "
                 "free power there, the training energy the sum of the free power over the steps until then. "
-                "Realizations: 10 (the paper's number is not stated in any source reachable here)."))
+                "Realizations: 10 (the paper's number is not in the sources available to edgesim)."))
 
 
 # -- Fig. 2: lambda --------------------------------------------------------------------------------
@@ -186,7 +186,8 @@ def _evaluate_lambda(results, quick):
         ratio_p = (p0 / power.sel({"lambda": 1e-5})).values
         rows.append(Row(f"{SOURCE}, Fig. 2", "free power reduction factor P_F(0) / P_F(1e-5)", "about 10",
                         spread(ratio_p), "median in [5, 20] (10 within a factor 2)",
-                        bool(5 <= np.nanmedian(ratio_p) <= 20)))
+                        bool(5 <= np.nanmedian(ratio_p) <= 20),
+                        note="see the error at lambda = 1e-5: the published code gives 49 here"))
         energy = final(kept.training_energy)
         ratio_e = (energy.sel({"lambda": 0.0}) / energy.sel({"lambda": 1e-5})).values
         rows.append(Row(f"{SOURCE}, Fig. 2", "training energy reduction factor E(0) / E(1e-5)", "about 10",
@@ -436,6 +437,15 @@ FIG7_LAMBDAS = (0.0, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 LABEL_NOISE = 1e-3  # V
 
 
+#: What the full Iris run shows (docs/validation.md).
+IRIS_NOTE = (
+    "edgesim's Iris networks tolerate more lambda than the paper's: the median power gain passes 2 between lambda "
+    "= 1e-7 (1.09) and 1e-6 (3.8), and the median accuracy holds to 1e-5 (gain 65) before it drops. The paper's "
+    "Iris encoding, class targets and run length are not in the sources available to edgesim; the 0-1 V features, "
+    "0.1 V class margin and 2e4 steps used here are edgesim's choices, and the lambda scale at which power and "
+    "accuracy give way depends on them")
+
+
 def _unaffected_up_to(lam, values, ok) -> float:
     """The largest lambda up to which every lambda's value passes ``ok`` (0 if the smallest fails)."""
     best = 0.0
@@ -464,11 +474,11 @@ def _evaluate_fig7(results, quick):
                 "about 1e-7", f"{fmt(up_to)}; median accuracies " + ", ".join(
                     f"{fmt(v)}: {a:.3f}" for v, a in zip(lam, acc)),
                 "the accuracy stays within 0.01 of lambda = 0 up to a lambda in [1e-8, 1e-6] (1e-7 within a "
-                "decade) and drops beyond it", bool(1e-8 <= up_to <= 1e-6))]
+                "decade) and drops beyond it", bool(1e-8 <= up_to <= 1e-6), note=IRIS_NOTE)]
     power = final(iris.free_power)
     gain = (power.sel({"lambda": 0.0}) / power.sel({"lambda": 1e-7})).values
     rows.append(Row(f"{SOURCE}, Fig. 7", "Iris: free-power gain P_F(0) / P_F(1e-7)", "about 2", spread(gain),
-                    "median in [1.5, 3]", bool(1.5 <= np.nanmedian(gain) <= 3)))
+                    "median in [1.5, 3]", bool(1.5 <= np.nanmedian(gain) <= 3), note=IRIS_NOTE))
     lam_n = noisy["lambda"].values
     err = final(normalized_error(noisy, "error_test"))
     ratio = (err / err.sel({"lambda": 0.0})).median("realization").values
@@ -522,6 +532,6 @@ FIG7 = Reproduction(
                "120 test flowers, full batch, targets reset every 30 steps to each species' mean output +- 0.1 V, "
                "alpha = 0.5, eta = 1e-3, k0 = 1, 2e4 steps, lambda 0 and 1e-10..1e-2. Regression with label noise: "
                f"the Fig. 2 task with Gaussian noise of {LABEL_NOISE:g} V on the training targets (the noise level "
-               "of the paper's appendix as far as reachable here), 20 realizations x 1e5 steps, the test error "
-               "against exact targets. The paper's Iris encoding, margin and step count are not in the sources available to edgesim: "
-               "these are edgesim's choices.")
+               "of the paper's appendix according to a secondary summary of it), 20 realizations x 1e5 steps, the test error "
+               "against exact targets. The paper's Iris encoding, margin and step count are not in the sources "
+               "available to edgesim: these are edgesim's choices.")
