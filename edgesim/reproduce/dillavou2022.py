@@ -15,11 +15,12 @@ from ..analysis import final, normalized_error
 from .core import Reproduction, Row, Study, fmt, save_figure, spread
 
 SOURCE = "Dillavou et al. 2022"
-LAYOUT = ("edgesim's 16-edge layout approximates the laboratory network. The noise-free sign rule with 128 taps stops "
-          "at a floor after about 200 steps (the same error at 400 and 1000 steps); with 8x finer taps (1024 over the "
-          "same range) the same network passes four orders by 1000 steps "
-          "(tests/test_reproduction.py::test_dillavou_allostery_floor_is_the_tap_quantisation). The floor is the tap "
-          "quantisation of this layout's outputs; the laboratory circuit reached further with the same taps")
+LAYOUT = ("The noise-free sign rule with 128 taps on edgesim's 16-edge layout stops at a floor after about 200 steps "
+          "(the same error at 400 and 1000 steps); with 8x finer taps (1024 over the same range) the same network "
+          "passes four orders by 1000 steps "
+          "(tests/test_reproduction.py::test_dillavou_allostery_floor_is_the_tap_quantisation): the floor is tap "
+          "quantisation. Why the laboratory network passed four orders with the same taps was not established: its "
+          "wiring differs from this layout, and its comparators were noisy")
 
 
 def _evaluate(results, quick):
@@ -46,12 +47,14 @@ def _evaluate(results, quick):
                     bool(recovered.all())))
     seven = results["seven-tasks"]
     ratio = (seven.phase_error_end / seven.phase_error_start).values.ravel()
-    rows.append(Row(SOURCE, "seven tasks in succession without a reset: error reduction of each task",
+    rows.append(Row(SOURCE, "seven allostery tasks in succession without a reset: error reduction of each task",
                     "each task is learned", ", ".join(fmt(r) for r in ratio),
-                    "every task's error falls by more than two orders (< 1e-2)", bool((ratio < 1e-2).all()),
-                    note="The paper's tasks are not in the sources available to edgesim: seven allostery tasks on different output nodes "
-                         "and voltages (scenarios/dillavou2022_seven_tasks.toml); the criterion is the regression "
-                         "task's two orders."))
+                    "every task's error falls by more than four orders (< 1e-4), the allostery criterion",
+                    bool((ratio < 1e-4).all()),
+                    note="Every task's error falls by more than two orders, none by four: the same tap floor as the "
+                         "allostery row (task 1 is that task). The paper's seven tasks are not in the sources "
+                         "available to edgesim: these are seven allostery tasks on different output nodes and "
+                         "voltages (scenarios/dillavou2022_seven_tasks.toml)"))
     return rows
 
 
@@ -95,7 +98,8 @@ DILLAVOU2022 = Reproduction(
      Study("damage", "dillavou2022_damage.toml", quick=()),
      Study("seven-tasks", "dillavou2022_seven_tasks.toml", quick=())),
     _evaluate, _plot,
-    parameters="The shipped scenarios (scenarios/dillavou2022_*.toml): 128-tap 100 kOhm potentiometers starting at "
+    parameters="edgesim's 16-edge, 9-node layout is an approximation of the laboratory network (same size, elements "
+               "and protocol, not the same wiring). The shipped scenarios (scenarios/dillavou2022_*.toml): 128-tap 100 kOhm potentiometers starting at "
                "80 kOhm, 4 Hz clock, 5 / 1 / 0 V inputs. Allostery: 400 full-batch steps, nudge eta = 0.1. "
                "Regression: 2000 online steps, inputs 1-5 V, comparator dead band 10 mV. Iris: 100 epochs of 30 "
                "flowers (online), targets reset every epoch around each species' mean output, 10 random draws of "
