@@ -160,7 +160,8 @@ def run_sweeps(sweeps: list, *, jobs: int | None = None, scheduler: str | None =
             missing = [p for p in parts if not (folder / p.name).exists()]
             if len(missing) < len(parts) and disable is not True:
                 print(f"{len(parts) - len(missing)} of {len(parts)} parts are already in {folder}: skipped")
-            todo += [(scenario.to_json(), p, folder, scenario.run.realizations * scenario.run.steps) for p in missing]
+            text, cost = scenario.to_json(), scenario.run.realizations * scenario.run.steps
+            todo += [(text, p, folder, cost) for p in missing]
         # the longest parts first (by realizations x steps), so that no long part is left to run alone at the end
         todo.sort(key=lambda item: -item[3])
         with tqdm(total=n_parts, initial=n_parts - len(todo), unit="part", disable=disable,

@@ -69,9 +69,7 @@ def _log(out: Path, entry: dict) -> dict:
     path = out / LOG_FILE
     log = json.loads(path.read_text()) if path.exists() else {"invocations": []}
     log["invocations"].append(entry)
-    tmp = path.with_suffix(".json.part")
-    tmp.write_text(json.dumps(log, indent=1))
-    os.replace(tmp, path)
+    _write(path, json.dumps(log, indent=1))
     return log
 
 
@@ -139,12 +137,19 @@ def reproduce(names, out, registry: dict, *, jobs: int | None = None, quick: boo
         sections.append(dict(reproduction=reproduction, rows=rows, figure=figure, compute_seconds=seconds,
                              studies=[(s, scenario) for s, scenario, _ in mine]))
     report = out / "report.md"
-    report.write_text(markdown_report(sections, log, quick=quick, out=out))
-    (out / "report.json").write_text(json.dumps(
+    _write(report, markdown_report(sections, log, quick=quick, out=out))
+    _write(out / "report.json", json.dumps(
         {"quick": quick, "wall_seconds": sum(i["wall_seconds"] for i in log["invocations"]),
          "rows": [dict(reproduction=s["reproduction"].name, verdict=row.verdict, **row.__dict__)
                   for s in sections for row in s["rows"]]}, indent=1))
     return report
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a reader never sees a half-written file."""
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def _draw(reproduction: Reproduction, results: dict, path: Path) -> Path | None:
