@@ -375,8 +375,8 @@ class SynchronousTraining:
         :meth:`_step` adds them, so the result is bit-identical to stepping.
         """
         resp = self.solver.response(self.element.k)
-        x = self.data.X[:, :, presented(self.config.batch, start, self.data.n_train)]
-        y = self.Y[:, :, presented(self.config.batch, start, self.data.n_train)]
+        ex = presented(self.config.batch, start, self.data.n_train)
+        x, y = self.data.X[:, :, ex], self.Y[:, :, ex]
         _, out_f, power_f = free_solution(resp, x)
         _, power_c = clamped_solution(resp, np.concatenate([x, clamp_values(out_f, y, self.eta)], 1))
         free_step = power_f.mean(1) * self.step_duration

@@ -9,6 +9,7 @@ with edgesim's value, its spread over realizations and a verdict.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..scenario import Scenario, load_scenario
 
-__all__ = ["Study", "Row", "Reproduction", "scenario_folder", "study_scenario", "spread", "fmt", "save_figure"]
+__all__ = ["Study", "Row", "Reproduction", "scenario_folder", "study_scenario", "spread", "fmt", "save_figure", "stored"]
 
 
 def scenario_folder() -> Path:
@@ -154,3 +155,8 @@ def save_figure(fig, path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def stored(ds, section: str, key: str):
+    """A value of the resolved scenario a result file stores (``ds.attrs["scenario"]``)."""
+    return json.loads(ds.attrs["scenario"])[section][key]

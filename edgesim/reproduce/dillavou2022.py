@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..analysis import final, normalized_error
-from .core import Reproduction, Row, Study, fmt, save_figure, spread
+from .core import Reproduction, Row, Study, fmt, save_figure, spread, stored
 
 SOURCE = "Dillavou et al. 2022"
 LAYOUT = ("The noise-free sign rule with 128 taps on edgesim's 16-edge layout stops at a floor after about 200 steps "
@@ -39,11 +39,12 @@ def _evaluate(results, quick):
     dmg = results["damage"]
     recovered = np.isfinite(dmg.damage_recovery_time.values)
     times = dmg.damage_recovery_time.values[recovered]
+    multiple = stored(dmg, "damage", "recovery_multiple")
     rows.append(Row(SOURCE, "damage: one edge removed every 100 steps, five in all",
                     "the network recovers after each removal",
                     f"{int(recovered.sum())} of {recovered.size} removals recovered; recovery times (s) "
                     + ", ".join(fmt(t) for t in times),
-                    f"every removal recovered (error back below {fmt(_multiple(dmg))} x its value before the removal)",
+                    f"every removal recovered (error back below {fmt(multiple)} x its value before the removal)",
                     bool(recovered.all())))
     seven = results["seven-tasks"]
     ratio = (seven.phase_error_end / seven.phase_error_start).values.ravel()
@@ -57,11 +58,6 @@ def _evaluate(results, quick):
                          "voltages (scenarios/dillavou2022_seven_tasks.toml)"))
     return rows
 
-
-def _multiple(ds) -> float:
-    import json
-
-    return float(json.loads(ds.attrs["scenario"])["damage"]["recovery_multiple"])
 
 
 def _plot(results, path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..analysis import error_at_updates, geometric_mean
+from ..analysis import error_at_updates, geometric_mean, normalized_error
 from .core import Reproduction, Row, Study, fmt, save_figure
 
 SOURCE = "Wycoff et al. 2022"
@@ -35,8 +35,6 @@ def _evaluate(results, quick):
 
 def _plot(results, path):
     import matplotlib.pyplot as plt
-
-    from ..analysis import normalized_error
 
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     for ax, name in zip(axes, ("continuous", "taps")):
