@@ -68,13 +68,13 @@ def single_removal_ratios(ds: xr.Dataset, realization: int, time: float) -> np.n
     conductance snapshot before ``time`` (needs the scenario stored in ``ds`` to rebuild the task)."""
     import json
 
-    from .build import build_network, build_task
+    from .build import build_system
     from .damage import removal_errors, training_error
     from .scenario import parse_scenario
 
     scenario = parse_scenario(json.loads(ds.attrs["scenario"]))
-    network = build_network(scenario.network, realization)
-    task = build_task(scenario.task, network, scenario.run.seed, realization)
+    task = build_system(scenario, realization)
+    network = task.network
     snap = ds.conductance.isel(realization=realization)
     for dim in [d for d in snap.dims if d not in ("conductance_step", "edge")]:
         snap = snap.isel({dim: 0})
@@ -85,3 +85,49 @@ def single_removal_ratios(ds: xr.Dataset, realization: int, time: float) -> np.n
     k = np.where(present, k, 1.0)
     base = training_error(network, task.boundary, k, present, X, Y)
     return removal_errors(network, task.boundary, k, present, X, Y, np.flatnonzero(present)) / base
+
+
+def final_outputs(ds: xr.Dataset, realization: int, inputs: np.ndarray) -> np.ndarray:
+    """Free outputs (n_out, n_examples) of ``realization`` at its last recorded conductances, for the first input
+    rows ``inputs`` (n, n_examples); the task's remaining input rows (bias nodes) keep their training values.
+
+    The network is rebuilt from the scenario stored in ``ds`` with its edge law (:func:`edgesim.build.build_system`).
+    """
+    import json
+
+    from .build import build_system
+    from .nonlinear import make_twin_solver
+    from .physics import free_solution
+    from .scenario import parse_scenario
+
+    scenario = parse_scenario(json.loads(ds.attrs["scenario"]))
+    task = build_system(scenario, realization)
+    k = ds.conductance.isel(realization=realization)
+    for dim in [d for d in k.dims if d not in ("conductance_step", "edge")]:
+        k = k.isel({dim: 0})
+    k = k.values[-1, :task.network.n_edges]
+    inputs = np.atleast_2d(np.asarray(inputs, dtype=float))
+    fixed = task.train_inputs[inputs.shape[0]:, :1]
+    x = np.vstack([inputs, np.repeat(fixed, inputs.shape[1], 1)])
+    solver = make_twin_solver([task.network], [task.boundary], backend=scenario.solver.backend,
+                              newton_tolerance=scenario.solver.newton_tolerance,
+                              max_iterations=scenario.solver.newton_max_iterations)
+    _, out, _ = free_solution(solver.response(np.where(np.isfinite(k), k, 1.0)[None], np.isfinite(k)[None]), x[None])
+    return out[0]
+
+
+def solves_xor(outputs) -> bool:
+    """Whether the outputs of the four XOR examples (0,0), (0,1), (1,0), (1,1) separate XOR: both true outputs
+    above both false ones."""
+    o = np.ravel(outputs)
+    return bool(min(o[1], o[2]) > max(o[0], o[3]))
+
+
+def xor_solved(ds: xr.Dataset) -> np.ndarray:
+    """For every realization of an XOR result, whether its trained network solves XOR (:func:`solves_xor`)."""
+    import json
+
+    task = json.loads(ds.attrs["scenario"])["task"]
+    lo, hi = task["input_min"], task["input_max"]
+    corners = np.array([[lo, lo, hi, hi], [lo, hi, lo, hi]])
+    return np.array([solves_xor(final_outputs(ds, r, corners)[0]) for r in range(ds.sizes["realization"])])

@@ -33,6 +33,7 @@ import numpy as np
 __all__ = [
     "ConfigError", "RunConfig", "NetworkConfig", "TaskConfig", "TapLadder", "LearningConfig", "EngineConfig",
     "ClockSpec", "ComparatorSpec", "MemorySpec", "HardwareSpec", "PRESETS", "PRESET_LEARNING", "preset",
+    "EdgeConfig", "EDGE_LAWS", "NONLINEAR_TASK_KINDS",
     "NETWORK_KINDS", "TASK_KINDS", "ENGINE_KINDS", "RULES", "BATCH_MODES", "MEMORY_KINDS",
     "AUTO_PER_EDGE_MAX_EDGES", "ControlConfig", "DamageEvent", "RandomFailures", "Removal", "Pruning",
     "DamageConfig", "DAMAGE_MODES", "PRUNING_CRITERIA", "CONTROL_KINDS", "PhaseConfig",
@@ -44,7 +45,12 @@ class ConfigError(ValueError):
 
 
 NETWORK_KINDS = ("jammed", "square_lattice", "divider", "lab", "transistor_lattice", "edge_list")
-TASK_KINDS = ("edge_regression", "node_regression", "allostery", "iris", "divider")
+TASK_KINDS = ("edge_regression", "node_regression", "allostery", "iris", "divider", "xor", "nonlinear_regression",
+              "nonlinear_classification")
+#: Task kinds only a network of nonlinear edges can learn (a linear network's outputs are linear in its inputs).
+NONLINEAR_TASK_KINDS = ("xor", "nonlinear_regression", "nonlinear_classification")
+#: Edge current laws (``edge.law``): see :mod:`edgesim.edgelaws`.
+EDGE_LAWS = ("linear", "transistor")
 #: ``synchronous`` is the plain trainer; the others are the autonomous-edge engines.
 ENGINE_KINDS = ("synchronous", "per_edge", "vectorized", "auto")
 RULES = ("coupled", "sign")
@@ -222,9 +228,16 @@ class TaskConfig:
     label_noise: float = 0.0
     feature_min: float = 0.0
     feature_max: float = 5.0
+    bias_nodes: tuple = ()
+    bias_voltages: tuple = ()
 
     def __post_init__(self):
         s = "task"
+        if self.kind in NONLINEAR_TASK_KINDS:
+            self._check_nonlinear()
+        elif self.bias_nodes or self.bias_voltages:
+            raise ConfigError(f"task.bias_nodes and task.bias_voltages apply to the nonlinear task kinds "
+                              f"({', '.join(NONLINEAR_TASK_KINDS)}), not {self.kind!r}")
         if not isinstance(self.random_nodes, bool):
             raise ConfigError(f"task.random_nodes must be true or false, got {self.random_nodes!r}")
         _number(s, "label_noise", self.label_noise, nonneg=True, unit="V")
@@ -233,7 +246,7 @@ class TaskConfig:
         if self.feature_min >= self.feature_max:
             raise ConfigError(f"task.feature_min must be below task.feature_max, got {self.feature_min} >= "
                               f"{self.feature_max}")
-        if self.label_noise and self.kind not in ("edge_regression", "node_regression"):
+        if self.label_noise and self.kind not in ("edge_regression", "node_regression", "nonlinear_regression"):
             raise ConfigError(f"task.label_noise applies to regression tasks, not task kind {self.kind!r}")
         if self.random_nodes:
             if self.kind != "iris":
@@ -271,6 +284,38 @@ class TaskConfig:
                                   "(one row per output node)")
         if self.kind == "divider" and not self.targets:
             raise ConfigError("task.targets (list of desired output voltages) is required for task kind 'divider'")
+
+    def _check_nonlinear(self):
+        """Nodes, bias and targets of the nonlinear task kinds (xor, nonlinear_regression, nonlinear_classification)."""
+        n_in, n_out = {"xor": (2, (1, 2)), "nonlinear_regression": (1, (1,)),
+                       "nonlinear_classification": (2, (2,))}[self.kind]
+        if self.ground < 0:
+            raise ConfigError(f"task.ground (the 0 V node) is required for task kind {self.kind!r}")
+        _int_list("task", "input_nodes", self.input_nodes, n_in)
+        _int_list("task", "output_nodes", self.output_nodes)
+        if len(self.output_nodes) not in n_out:
+            raise ConfigError(f"task.output_nodes needs {' or '.join(map(str, n_out))} node(s) for task kind "
+                              f"{self.kind!r}, got {len(self.output_nodes)}")
+        _int_list("task", "bias_nodes", self.bias_nodes)
+        if len(self.bias_voltages) != len(self.bias_nodes):
+            raise ConfigError("task.bias_voltages needs one voltage per bias node (task.bias_nodes)")
+        for v in self.bias_voltages:
+            _number("task", "bias_voltages", v, unit="V")
+        nodes = [self.ground, *self.input_nodes, *self.bias_nodes, *self.output_nodes]
+        if len(set(nodes)) != len(nodes):
+            raise ConfigError(f"task: the ground, input, bias and output nodes must all differ, got ground "
+                              f"{self.ground}, inputs {list(self.input_nodes)}, bias {list(self.bias_nodes)}, outputs "
+                              f"{list(self.output_nodes)}")
+        if self.kind == "xor":
+            if len(self.targets) != 2:
+                raise ConfigError("task.targets must give the 2 desired output voltages of XOR: [false, true]")
+            for v in self.targets:
+                _number("task", "targets", v, unit="V")
+        if self.kind == "nonlinear_regression":
+            c = self.coefficients
+            if len(c) < 2 or any(isinstance(v, (bool, tuple)) or not isinstance(v, (int, float)) for v in c):
+                raise ConfigError("task.coefficients must list the polynomial coefficients c0, c1, c2, ... of "
+                                  "V_out = c0 + c1 x + c2 x^2 + ... (at least 2 numbers)")
 
     def _check_nodes(self):
         if self.ground < 0:
@@ -499,16 +544,104 @@ class SolverConfig:
         20,000 nodes, else ``cg`` (from the measurements of ``benchmarks/bench_scale.py``).
     tolerance : float
         Normwise backward error at which the iterative backends stop, in (0, 1e-2].
+    newton_tolerance : float
+        Nonlinear edges: Newton's method stops when the largest Kirchhoff residual at a node is below this
+        fraction of the largest edge current, in (0, 1e-3].
+    newton_max_iterations : int
+        Nonlinear edges: Newton iterations per solve before it reports that it did not converge.
     """
 
     backend: str = "auto"
     tolerance: float = 1e-14
+    newton_tolerance: float = 1e-12
+    newton_max_iterations: int = 100
 
     def __post_init__(self):
         _choice("solver", "backend", self.backend, SOLVER_BACKENDS)
         _number("solver", "tolerance", self.tolerance, positive=True)
         if not 0 < self.tolerance <= 1e-2:
             raise ConfigError(f"solver.tolerance must lie in (0, 0.01], got {self.tolerance!r}")
+        _number("solver", "newton_tolerance", self.newton_tolerance, positive=True)
+        if self.newton_tolerance > 1e-3:
+            raise ConfigError(f"solver.newton_tolerance must lie in (0, 0.001], got {self.newton_tolerance!r}")
+        _number("solver", "newton_max_iterations", self.newton_max_iterations, integer=True, positive=True)
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    """``[edge]``: the current law of the edges (:mod:`edgesim.edgelaws`).
+
+    ``law = "linear"`` (the default) makes every edge a resistor of conductance
+    ``k``.  ``law = "transistor"`` makes it the square-law MOSFET of the 2024
+    laboratory networks (:class:`edgesim.edgelaws.TransistorLaw`), whose
+    learning degree of freedom is the gate voltage ``V_G`` with
+    ``k = S (V_G - V_T)``; the other keys apply to it.
+
+    Attributes
+    ----------
+    law : {"linear", "transistor"}
+    transconductance : float
+        ``S`` (A/V^2); Dillavou et al. (PNAS 2024) fitted 8.5e-4 A/V^2.
+    threshold : float
+        ``V_T`` (V); about 0.62-0.7 V in the laboratory (0.65).
+    transconductance_spread : float
+        Relative standard deviation of ``S`` from edge to edge (mismatch).
+    threshold_spread : float
+        Standard deviation of ``V_T`` from edge to edge (V).
+    gate_min, gate_max : float
+        Range of the gate voltage (V); the laboratory gates reach 8 V.
+    channel_length_modulation : float
+        ``lambda`` (1/V) of the factor ``1 + lambda |V_DS|``.
+    subthreshold : bool
+        Conduction below threshold (EKV interpolation) instead of a hard cut-off.
+    slope_factor : float
+        Subthreshold slope factor ``n``.
+    thermal_voltage : float
+        ``kT/q`` (V).
+    leakage_conductance : float
+        Conductance (S) in parallel with every edge (SPICE's ``gmin``); keeps nodes whose transistors are all
+        cut off defined.
+    """
+
+    law: str = "linear"
+    transconductance: float = 8.5e-4
+    threshold: float = 0.65
+    transconductance_spread: float = 0.0
+    threshold_spread: float = 0.0
+    gate_min: float = 0.0
+    gate_max: float = 8.0
+    channel_length_modulation: float = 0.0
+    subthreshold: bool = False
+    slope_factor: float = 1.5
+    thermal_voltage: float = 0.02585
+    leakage_conductance: float = 1e-9
+
+    def __post_init__(self):
+        s = "edge"
+        _choice(s, "law", self.law, EDGE_LAWS)
+        _number(s, "transconductance", self.transconductance, positive=True, unit="A/V2")
+        _number(s, "threshold", self.threshold, unit="V")
+        _number(s, "transconductance_spread", self.transconductance_spread, nonneg=True)
+        if self.transconductance_spread >= 0.3:
+            raise ConfigError("edge.transconductance_spread must be below 0.3 (a relative spread; larger ones give "
+                              "edges a transconductance that is not positive)")
+        _number(s, "threshold_spread", self.threshold_spread, nonneg=True, unit="V")
+        _number(s, "gate_min", self.gate_min, unit="V")
+        _number(s, "gate_max", self.gate_max, unit="V")
+        if self.gate_min >= self.gate_max:
+            raise ConfigError(f"edge.gate_min must be below edge.gate_max, got {self.gate_min} >= {self.gate_max} V")
+        _number(s, "channel_length_modulation", self.channel_length_modulation, nonneg=True, unit="1/V")
+        if not isinstance(self.subthreshold, bool):
+            raise ConfigError(f"edge.subthreshold must be true or false, got {self.subthreshold!r}")
+        _number(s, "slope_factor", self.slope_factor, positive=True)
+        if self.slope_factor < 1:
+            raise ConfigError(f"edge.slope_factor (n) must be >= 1, got {self.slope_factor}")
+        _number(s, "thermal_voltage", self.thermal_voltage, positive=True, unit="V")
+        _number(s, "leakage_conductance", self.leakage_conductance, nonneg=True, unit="S")
+
+    @property
+    def nonlinear(self) -> bool:
+        return self.law != "linear"
 
 
 

@@ -30,7 +30,8 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph  # noqa: F401  (sp.csgraph)
 
 from .config import DAMAGE_MODES, DamageConfig
-from .physics import Boundary, TwinSolver, free_solution, mean_square_drops
+from .nonlinear import make_twin_solver
+from .physics import Boundary, free_solution, mean_square_drops
 from .seeding import uniform
 
 __all__ = ["DamageAction", "damage_schedule", "removal_choice", "pruning_ranking", "recovery_times", "training_error",
@@ -82,7 +83,7 @@ def removal_choice(present: np.ndarray, fraction: float, seed: int, index: int) 
 
 def training_error(network, boundary: Boundary, k, alive, X, Y) -> float:
     """Mean squared error of the free outputs on (X, Y) with conductances ``k`` and edges ``alive`` present."""
-    resp = TwinSolver([network], [boundary]).response(k[None], alive[None])
+    resp = make_twin_solver([network], [boundary]).response(k[None], alive[None])
     _, out, _ = free_solution(resp, X[None])
     return float(((out[0] - Y) ** 2).mean())
 
@@ -131,7 +132,7 @@ def pruning_ranking(criterion: str, network, boundary: Boundary, k: np.ndarray, 
     if criterion == "conductance":
         score = k[candidates]
     elif criterion == "current":
-        resp = TwinSolver([network], [boundary]).response(k[None], present[None])
+        resp = make_twin_solver([network], [boundary]).response(k[None], present[None])
         currents, _, _ = free_solution(resp, X[None])
         score = -(k ** 2 * mean_square_drops(resp, currents)[0])[candidates]
     elif criterion == "error":

@@ -114,14 +114,17 @@ def comparator_noise(noise_std: float, seed: int, edges, ticks) -> np.ndarray:
     return noise_std * normal(seed, "comparator noise", edges, ticks)
 
 
-def capacitor_conductance(v_gate, memory: MemorySpec, k_min: float, k_max: float) -> np.ndarray:
-    """Ohmic MOSFET conductance ``S (V_G - V_T)``, clipped to the element range ``[k_min, k_max]``."""
-    return np.clip(memory.transconductance * (v_gate - memory.threshold), k_min, k_max)
+def capacitor_conductance(v_gate, transconductance, threshold, k_min: float, k_max: float) -> np.ndarray:
+    """Ohmic MOSFET conductance ``S (V_G - V_T)``, clipped to the element range ``[k_min, k_max]``.
+
+    ``transconductance`` (``S``, A/V^2) and ``threshold`` (``V_T``, V) are scalars or per-edge arrays.
+    """
+    return np.clip(transconductance * (v_gate - threshold), k_min, k_max)
 
 
-def capacitor_gate_voltage(conductance, memory: MemorySpec) -> np.ndarray:
+def capacitor_gate_voltage(conductance, transconductance, threshold) -> np.ndarray:
     """Gate voltage at which the transistor has ``conductance`` (the inverse of :func:`capacitor_conductance`)."""
-    return memory.threshold + np.asarray(conductance, dtype=float) / memory.transconductance
+    return threshold + np.asarray(conductance, dtype=float) / transconductance
 
 
 def capacitor_relax(v_gate, bias, leak_time, elapsed) -> np.ndarray:

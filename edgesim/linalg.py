@@ -64,9 +64,16 @@ CHOLMOD_INSTALL = ("CHOLMOD needs scikit-sparse: apt-get install libsuitesparse-
                    "'scikit-sparse<0.5')")
 
 
-def factor_lu(A: sp.spmatrix):
-    """SuperLU factors of a grounded Laplacian (symmetric mode, no pivoting needed: it is positive definite)."""
+def factor_lu(A: sp.spmatrix, symmetric: bool = True):
+    """SuperLU factors of a grounded Laplacian (symmetric mode, no pivoting needed: it is positive definite).
+
+    ``symmetric=False`` factors a general square matrix (a Newton Jacobian of nonlinear edges, with its
+    constraint rows) with the same ordering and threshold pivoting.
+    """
     try:
+        if not symmetric:
+            return spla.splu(sp.csc_matrix(A), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1,
+                             options={"SymmetricMode": True})
         return spla.splu(_as_csc(A), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
                          options={"SymmetricMode": True})
     except RuntimeError as exc:  # SuperLU reports a singular matrix this way

@@ -49,6 +49,10 @@ class Network:
         Node coordinates for plotting (arbitrary units).
     name : str
         Human-readable description, stored in result files.
+    law : EdgeLaw or None
+        The current law of the edges (:mod:`edgesim.edgelaws`); ``None`` means
+        linear resistors, solved by the fast linear path of :mod:`edgesim.physics`.
+        A network with a nonlinear law is solved by :mod:`edgesim.nonlinear`.
     """
 
     n_nodes: int
@@ -56,12 +60,19 @@ class Network:
     positions: np.ndarray | None = None
     name: str = "network"
     _incidence: dict = field(default_factory=dict, repr=False, compare=False)
+    law: object = None
 
     def __post_init__(self):
         edges = np.asarray(self.edges, dtype=np.int64).reshape(-1, 2)
         edges.setflags(write=False)
         object.__setattr__(self, "edges", edges)
         _validate(self.n_nodes, edges, self.name)
+        if self.law is not None:
+            self.law.check(len(edges))
+
+    def with_law(self, law) -> "Network":
+        """The same graph with edge law ``law`` (``None``: linear resistors)."""
+        return Network(self.n_nodes, self.edges, self.positions, self.name, law=law)
 
     @property
     def n_edges(self) -> int:

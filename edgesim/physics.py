@@ -605,6 +605,9 @@ def free_solution(resp: Response, inputs: np.ndarray):
     Parameters
     ----------
     resp : Response
+        Or the state of a nonlinear network (:class:`edgesim.nonlinear.NonlinearState`, from
+        :func:`edgesim.nonlinear.make_twin_solver`): the same functions then solve it by Newton's method,
+        and the first value returned is its :class:`~edgesim.nonlinear.NonlinearSolution`.
     inputs : ndarray (R, n_inputs, n_examples)
         Input row values (volts).
 
@@ -617,6 +620,8 @@ def free_solution(resp: Response, inputs: np.ndarray):
     power : ndarray (R, n_examples)
         Dissipated free power ``sum_e k_e dV_e^2``.
     """
+    if not isinstance(resp, Response):  # a nonlinear network's state (edgesim.nonlinear.NonlinearState)
+        return resp.free_solution(inputs)
     ni = resp.n_inputs
     x = inputs
     off = _offsets(resp, x, slice(0, ni))
@@ -635,6 +640,8 @@ def clamped_solution(resp: Response, values: np.ndarray):
 
     Returns the multipliers (R, m, n_examples) and the dissipated power (R, n_examples).
     """
+    if not isinstance(resp, Response):
+        return resp.clamped_solution(values)
     off = _offsets(resp, values, slice(None))
     vs = values if off is None else values - off
     lam = _solve_spd(resp.gram, vs)
@@ -651,7 +658,10 @@ def mean_square_drops(resp: Response, multipliers: np.ndarray) -> np.ndarray:
     """Mean over examples of the squared edge drops, ``mean_x dV_e^2`` (R, E).
 
     See :func:`mean_square_from_drops`; this uses the drop response of ``resp``.
+    ``multipliers`` is the first value :func:`free_solution` or :func:`clamped_solution` returned.
     """
+    if not isinstance(resp, Response):
+        return resp.mean_square_drops(multipliers)
     return mean_square_from_drops(resp.drop_t, multipliers)
 
 
@@ -675,6 +685,8 @@ def node_voltages(resp: Response, multipliers: np.ndarray, values: np.ndarray | 
     the free twin, all rows for the clamped twin); ``values`` are the matching
     row values, needed only when parts of the network are cut off from ground.
     """
+    if not isinstance(resp, Response):
+        return resp.node_voltages(multipliers)
     n = multipliers.shape[1]
     V = resp.node[:, :, :n] @ multipliers
     if resp.node_offset is not None and values is not None:

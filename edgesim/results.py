@@ -161,6 +161,11 @@ def build_dataset(scenario, networks, tasks, histories: list[tuple[list, History
     ds.attrs["network"] = networks[0].name
     ds.attrs["task"] = tasks[0].name
     ds.attrs["learning_rule"] = scenario.learning.rule
+    ds.attrs["edge_law"] = scenario.edge.law
+    if scenario.edge.law == "transistor" and "conductance" in ds:
+        # what the trainer and engines carry for a transistor edge (docs/nonlinear.md)
+        ds["conductance"].attrs["comment"] = ("transistor edges: k = S (V_G - V_T), the ohmic conductance at 0 V; "
+                                              "the gate voltage is V_T + k / S")
     if "damage_mode" in ds:
         ds["damage_mode"].attrs.update(flag_values=np.arange(len(DAMAGE_MODES)), flag_meanings=" ".join(DAMAGE_MODES))
     return annotate(ds, scenario.title, scenario.to_json(), scenario.run.seed, engine)

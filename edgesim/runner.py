@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from .build import build_network, build_task, initial_conductance, read_edge_list
+from .build import build_system, build_task, initial_conductance, read_edge_list
 from .history import HISTORY_DIMS, History, record_steps
 from .network import Network
 from .results import build_dataset, combine_parts
@@ -57,8 +57,8 @@ class RunPlan:
     @classmethod
     def of(cls, scenario: Scenario) -> "RunPlan":
         run = scenario.run
-        networks = [build_network(scenario.network, r) for r in range(run.realizations)]
-        tasks = [build_task(scenario.task, networks[r], run.seed, r) for r in range(run.realizations)]
+        tasks = [build_system(scenario, r) for r in range(run.realizations)]
+        networks = [t.network for t in tasks]
         for net in networks:
             for damage in [scenario.damage] + [p.damage for p in scenario.phases]:
                 damage.check_edges(net.n_edges)
@@ -149,6 +149,8 @@ def _run_synchronous(scenario: Scenario, plan: RunPlan, bar, initial=None, faile
                                  lam=[s.learning.lambda_ for s in resolved], record_at=plan.record_steps,
                                  conductance_every=run.conductance_every, step_duration=run.step_duration,
                                  solver_backend=scenario.solver.backend, solver_tolerance=scenario.solver.tolerance,
+                                 newton_tolerance=scenario.solver.newton_tolerance,
+                                 newton_max_iterations=scenario.solver.newton_max_iterations,
                                  control=scenario.control, damage=[s.damage for s in resolved],
                                  tolerance=[s.control.tolerance for s in resolved],
                                  seeds=[realization_seed(run.seed, r) for _, _, r in chunk],

@@ -27,9 +27,10 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from .config import (PRESET_LEARNING, PRESETS, ClockSpec, ComparatorSpec, ConfigError, ControlConfig, DamageConfig,
-                     DamageEvent, EngineConfig, HardwareSpec, LearningConfig, MemorySpec, NetworkConfig, PhaseConfig,
-                     Pruning, RandomFailures, Removal, RunConfig, SolverConfig, TapLadder, TaskConfig)
+from .config import (NONLINEAR_TASK_KINDS, PRESET_LEARNING, PRESETS, ClockSpec, ComparatorSpec, ConfigError,
+                     ControlConfig, DamageConfig, DamageEvent, EdgeConfig, EngineConfig, HardwareSpec, LearningConfig,
+                     MemorySpec, NetworkConfig, PhaseConfig, Pruning, RandomFailures, Removal, RunConfig, SolverConfig,
+                     TapLadder, TaskConfig)
 from .network import NetworkError, jammed_realizations
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "parse_scenario", "apply_overrides", "SWEEPABLE"]
@@ -40,7 +41,7 @@ ScenarioError = ConfigError
 #: Scenario sections and the configuration class each one builds.
 SECTIONS = {"run": RunConfig, "network": NetworkConfig, "task": TaskConfig, "learning": LearningConfig,
             "engine": EngineConfig, "clock": ClockSpec, "comparator": ComparatorSpec, "memory": MemorySpec,
-            "control": ControlConfig, "damage": DamageConfig, "solver": SolverConfig}
+            "control": ControlConfig, "damage": DamageConfig, "solver": SolverConfig, "edge": EdgeConfig}
 #: Nested tables: (section class, key) -> the class of the table, or [class] for an array of tables.
 NESTED = {(LearningConfig, "taps"): TapLadder, (DamageConfig, "random"): RandomFailures,
           (DamageConfig, "event"): [DamageEvent], (DamageConfig, "removal"): [Removal],
@@ -103,7 +104,7 @@ class Scenario:
 
     Attributes
     ----------
-    run, network, task, learning, engine, hardware, control, damage, solver
+    run, network, task, learning, engine, hardware, control, damage, solver, edge
         The configuration objects of :mod:`edgesim.config`.
     phases : tuple of PhaseConfig
         A protocol of successive phases (empty: one phase, the scenario itself).
@@ -124,6 +125,7 @@ class Scenario:
     damage: DamageConfig = field(default_factory=DamageConfig)
     phases: tuple = ()
     solver: SolverConfig = field(default_factory=SolverConfig)
+    edge: EdgeConfig = field(default_factory=EdgeConfig)
 
     def phase(self, i: int) -> "Scenario":
         """The scenario of phase ``i`` alone: its task, learning and length, no phases."""
@@ -185,6 +187,7 @@ class Scenario:
         data = {"title": self.title, "run": table(self.run), "network": table(self.network),
                 "task": table(self.task), "learning": table(self.learning), "engine": table(self.engine),
                 "control": table(self.control), "damage": table(self.damage), "solver": table(self.solver),
+                "edge": table(self.edge),
                 "phase": [{"name": p.name, "steps": p.steps, "task": table(p.task), "learning": table(p.learning),
                            "damage": table(p.damage)} for p in self.phases],
                 "sweep": {k: list(v) for k, v in self.sweep.items()}}
@@ -276,7 +279,11 @@ def parse_scenario(data: dict) -> Scenario:
         raise ScenarioError("control.kind = 'feedback' changes lambda multiplicatively: learning.lambda (its "
                             "starting value) must be > 0")
     solver = _section(SolverConfig, "solver", raw["solver"])
-    scenario = Scenario(run, network, task, learning, engine, hardware, sweep, title, control, damage, phases, solver)
+    edge = _section(EdgeConfig, "edge", raw["edge"])
+    hardware = _transistor_memory(edge, hardware, raw)
+    scenario = Scenario(run, network, task, learning, engine, hardware, sweep, title, control, damage, phases, solver,
+                        edge)
+    _check_edges(scenario, raw)
     _check_consistency(scenario, raw, sweep)
     _check_dotted_sweep(scenario)
     return scenario
@@ -439,6 +446,54 @@ def _set_path(data: dict, parts: list[str], value) -> None:
         if not isinstance(node, dict):
             raise ScenarioError(f"sweep.{'.'.join(parts)}: {p} is not a table")
     node[parts[-1]] = value
+
+
+def _transistor_memory(edge: EdgeConfig, hardware: HardwareSpec, raw: dict) -> HardwareSpec:
+    """With transistor edges the gate memory converts with the transistor's own ``S`` and ``V_T`` (given once, in
+    [edge])."""
+    if edge.law != "transistor":
+        return hardware
+    for key in ("transconductance", "threshold"):
+        if key in raw["memory"] and raw["memory"][key] != getattr(edge, key):
+            raise ScenarioError(f"memory.{key} = {raw['memory'][key]} differs from edge.{key} = {getattr(edge, key)}: "
+                                f"with edge.law = 'transistor' give the transistor's {key} once, as edge.{key}")
+    return replace(hardware, memory=replace(hardware.memory, transconductance=edge.transconductance,
+                                            threshold=edge.threshold))
+
+
+def _check_edges(scenario: Scenario, raw: dict) -> None:
+    """Tasks that need nonlinear edges, solvers that can solve them, and gate voltages inside the gate range."""
+    edge = scenario.edge
+    kinds = [scenario.task.kind] + [p.task.kind for p in scenario.phases]
+    for kind in kinds:
+        if kind in NONLINEAR_TASK_KINDS and not edge.nonlinear:
+            raise ScenarioError(
+                f"task.kind = '{kind}' needs nonlinear edges, but edge.law is 'linear': the outputs of a linear "
+                "resistor network are linear in its inputs, so it cannot learn this task; set [edge] law = "
+                "'transistor'")
+    if not edge.nonlinear:
+        return
+    if scenario.solver.backend not in ("auto", "dense", "lu"):
+        raise ScenarioError(f"solver.backend = '{scenario.solver.backend}' cannot solve transistor networks (Newton's "
+                            "Jacobian is not symmetric); use 'auto', 'dense' or 'lu'")
+    low, high = edge.gate_min, edge.gate_max
+    learnings = [scenario.learning] + [p.learning for p in scenario.phases]
+    kappas = [(lr.kappa, lr.initial_spread) for lr in learnings]
+    kappas += [(v, scenario.learning.initial_spread) for v in scenario.sweep.get("kappa", ())]
+    for kappa, spread in kappas:
+        for k in (kappa * (1 - spread), kappa * (1 + spread)):
+            gate = edge.threshold + k / edge.transconductance
+            if not low <= gate <= high:
+                raise ScenarioError(
+                    f"learning.kappa = {kappa:g} S (initial_spread {spread:g}) puts initial conductances at {k:.3g} "
+                    f"S, which needs a gate voltage of {gate:.3g} V (V_T + k / S), outside the gate range "
+                    f"[edge.gate_min, edge.gate_max] = [{low:g}, {high:g}] V; the gate range allows k between "
+                    f"{edge.transconductance * max(low - edge.threshold, 0):.3g} and "
+                    f"{edge.transconductance * (high - edge.threshold):.3g} S")
+    memory = scenario.hardware.memory
+    if scenario.engine.kind != "synchronous" and memory.kind == "capacitor" and not low <= memory.bias_voltage <= high:
+        raise ScenarioError(f"memory.bias_voltage = {memory.bias_voltage:g} V (the voltage a leaky gate relaxes to) "
+                            f"is outside the gate range [edge.gate_min, edge.gate_max] = [{low:g}, {high:g}] V")
 
 
 def _check_consistency(scenario: Scenario, raw: dict, sweep: dict) -> None:

@@ -18,10 +18,12 @@ Subclass :class:`Equilibrium` and implement :meth:`~Equilibrium.set_conductance`
 :attr:`~Equilibrium.stats`; then return it from :func:`make_equilibrium` for
 the ``backend`` name that selects it.  An iterative or CHOLMOD/AMG backend
 returns the same :class:`~edgesim.physics.Response` computed another way.  A
-nonlinear (Newton) backend has no linear response: it will extend the
-interface with ``solve_free(inputs)`` / ``solve_clamped(values)`` and
-``mean_square_drops(solution)``, which for linear backends are the
-functions of :mod:`edgesim.physics` applied to :meth:`~Equilibrium.response`.
+nonlinear network (one with an edge law, ``network.law``) has no linear
+response: :class:`NonlinearEquilibrium` returns a
+:class:`~edgesim.nonlinear.NonlinearState` instead, which the same functions
+of :mod:`edgesim.physics` (``free_solution``, ``clamped_solution``,
+``mean_square_drops``) solve by Newton's method, so the engines do not
+change.
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ import scipy.sparse as sp
 from .config import EngineConfig
 from .linalg import BACKENDS
 from .network import Network
+from .nonlinear import NonlinearTwinSolver, is_nonlinear
 from .physics import Boundary, Response, TwinSolver
 
-__all__ = ["Equilibrium", "LowRankEquilibrium", "SolverStats", "make_equilibrium", "kirchhoff_residual"]
+__all__ = ["Equilibrium", "LowRankEquilibrium", "NonlinearEquilibrium", "SolverStats", "make_equilibrium",
+           "kirchhoff_residual"]
 
 _DEFAULT = EngineConfig()  # the solver policy's defaults are the engine settings' defaults
 
@@ -295,10 +299,64 @@ class LowRankEquilibrium(Equilibrium):
                         base.row_connected, base.n_inputs, drop_t)
 
 
+class NonlinearEquilibrium(Equilibrium):
+    """The equilibrium of one network of nonlinear edges (:class:`~edgesim.nonlinear.NonlinearTwinSolver`).
+
+    Every state is solved afresh by Newton's method, warm-started from the previous equilibrium of the same
+    twin: there is nothing to correct at low rank.  ``stats.refactorizations`` counts the states solved and
+    ``stats.factorizations`` the Newton iterations (one Jacobian factorization each).
+    """
+
+    def __init__(self, network: Network, boundary: Boundary, conductance: np.ndarray, *, backend: str = "auto",
+                 newton_tolerance: float = 1e-12, max_iterations: int = 100):
+        self._solver = NonlinearTwinSolver([network], [boundary], backend, newton_tolerance, max_iterations)
+        E = network.n_edges
+        self._k = np.array(conductance, dtype=float)
+        if self._k.shape != (E,):
+            raise ValueError(f"conductance must have one value per edge ({E}), got shape {self._k.shape}")
+        self._alive = np.ones(E, bool)
+        self._states = 0
+        self._key = None
+
+    @property
+    def conductance(self) -> np.ndarray:
+        view = self._k.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def alive(self) -> np.ndarray:
+        view = self._alive.view()
+        view.flags.writeable = False
+        return view
+
+    def set_conductance(self, edges, values) -> None:
+        self._k[np.asarray(edges, dtype=np.int64)] = values
+
+    def set_alive(self, edges, flag: bool) -> None:
+        self._alive[np.asarray(edges, dtype=np.int64)] = flag
+
+    def response(self):
+        key = (self._k.tobytes(), self._alive.tobytes())
+        if key != self._key:
+            self._states += 1
+            self._key = key
+        return self._solver.response(self._k[None].copy(), self._alive[None].copy())
+
+    @property
+    def stats(self) -> SolverStats:
+        return SolverStats(refactorizations=self._states, factorizations=self._solver.iterations)
+
+
 def make_equilibrium(network: Network, boundary: Boundary, conductance: np.ndarray, *, backend: str = "auto",
                      max_rank: int = _DEFAULT.max_rank, tolerance: float = _DEFAULT.lowrank_tolerance,
-                     solver_tolerance: float = 1e-14) -> Equilibrium:
-    """The equilibrium of one system for a solver ``backend`` (see :class:`LowRankEquilibrium`)."""
+                     solver_tolerance: float = 1e-14, newton_tolerance: float = 1e-12,
+                     newton_max_iterations: int = 100) -> Equilibrium:
+    """The equilibrium of one system for a solver ``backend`` (see :class:`LowRankEquilibrium`); networks of
+    nonlinear edges get a :class:`NonlinearEquilibrium`."""
+    if is_nonlinear(network):
+        return NonlinearEquilibrium(network, boundary, conductance, backend=backend,
+                                    newton_tolerance=newton_tolerance, max_iterations=newton_max_iterations)
     if backend in ("auto", "dense", "sparse") + BACKENDS:
         return LowRankEquilibrium(network, boundary, conductance, backend=backend, max_rank=max_rank,
                                   tolerance=tolerance, solver_tolerance=solver_tolerance)

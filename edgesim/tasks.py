@@ -27,6 +27,11 @@ __all__ = [
     "divider_tracking",
     "load_iris",
     "SPECIES",
+    "xor_task",
+    "nonlinear_regression",
+    "nonlinear_classification",
+    "interleaved_moons",
+    "best_linear_error",
 ]
 
 SPECIES = ("setosa", "versicolor", "virginica")
@@ -233,3 +238,115 @@ def divider_tracking(targets, steps_per_target: int = 100, input_voltage: float 
     x = np.array([[input_voltage]])
     return Task("voltage divider", network, bc, x, targets[:1].T, x.copy(), targets[:1].T.copy(),
                 target_schedule=targets, steps_per_target=steps_per_target)
+
+
+def _held(network: Network, input_nodes, output_nodes, ground: int, bias: dict, differential: bool = False):
+    """Boundary with the data inputs first, then nodes held at fixed bias voltages, and the bias values.
+
+    ``differential``: the two output nodes form one output, the drop ``V_a - V_b`` (they must share an edge).
+    """
+    nodes = list(input_nodes) + list(bias) + list(output_nodes) + [ground]
+    _check_nodes(network, nodes, "task")
+    if len(set(nodes)) != len(nodes):
+        raise ValueError(f"task nodes must be distinct: ground {ground}, inputs {list(input_nodes)}, bias "
+                         f"{list(bias)}, outputs {list(output_nodes)}")
+    outputs = [tuple(output_nodes)] if differential else [(v, -1) for v in output_nodes]
+    bc = Boundary(ground, [(v, -1) for v in list(input_nodes) + list(bias)], outputs)
+    return bc, np.array(list(bias.values()), dtype=float).reshape(-1, 1)
+
+
+def _with_bias(x: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    return np.concatenate([x, np.repeat(bias, x.shape[1], 1)], 0)
+
+
+def xor_task(network: Network, input_nodes, output_nodes, ground: int, bias: dict | None = None,
+             logic_levels=(0.0, 1.0), targets=(0.0, 1.0)) -> Task:
+    """XOR: two logic inputs, one output (Dillavou et al., PNAS 2024, on the 4x4 transistor lattice).
+
+    The four examples put ``logic_levels[0]`` (logical 0) or ``logic_levels[1]`` (logical 1) volts on the two
+    input nodes; the desired output is ``targets[1]`` volts where exactly one input is 1, else ``targets[0]``.
+    The output is one node's voltage (``output_nodes`` = one node) or the drop ``V_a - V_b`` between two nodes
+    joined by an edge (``output_nodes = [a, b]``): the node voltages of a transistor network rise with every
+    input voltage (its Jacobian is an M-matrix), so a single node's voltage cannot fall from (0, 1) to (1, 1);
+    a difference of two such voltages can.
+    ``bias`` (node -> volts) holds further nodes at fixed voltages in every example.  A linear network's output
+    is linear in its inputs, ``c0 + c1 x1 + c2 x2``, which cannot take the XOR values (the four targets would need
+    ``c1 = c2 = -(c1 + c2)``, so every target equal): only nonlinear edges can learn it.  The test set is the
+    training set.
+    """
+    if len(input_nodes) != 2:
+        raise ValueError(f"XOR needs exactly 2 input nodes, got {len(input_nodes)}")
+    bias = dict(bias or {})
+    output_nodes = [output_nodes] if np.ndim(output_nodes) == 0 else list(output_nodes)
+    if len(output_nodes) not in (1, 2):
+        raise ValueError(f"XOR has one output: one node, or two nodes whose difference is read; got {output_nodes}")
+    bc, b = _held(network, input_nodes, output_nodes, ground, bias, differential=len(output_nodes) == 2)
+    lo, hi = logic_levels
+    bits = np.array([[0, 0, 1, 1], [0, 1, 0, 1]])
+    x = np.where(bits == 1, hi, lo).astype(float)
+    y = np.where(bits[0] != bits[1], targets[1], targets[0]).astype(float)[None, :]
+    x = _with_bias(x, b)
+    return Task("xor", network, bc, x, y, x.copy(), y.copy())
+
+
+def nonlinear_regression(network: Network, input_node: int, output_node: int, ground: int, coefficients,
+                         rng: np.random.Generator, n_train: int = 20, n_test: int = 100, input_range=(0.0, 1.0),
+                         bias: dict | None = None, label_noise: float = 0.0) -> Task:
+    """Regression of a polynomial of one input: ``V_out = c0 + c1 x + c2 x^2 + ...`` (``coefficients`` = c0, c1, ...).
+
+    Inputs are uniform in ``input_range`` volts; ``bias`` holds further nodes at fixed voltages.  With a
+    quadratic or higher term no linear network can fit it better than the best straight line
+    (:func:`best_linear_error` gives that floor).
+    """
+    c = np.asarray(coefficients, dtype=float)
+    if c.ndim != 1 or c.size < 2:
+        raise ValueError(f"nonlinear regression needs polynomial coefficients c0, c1, ... (at least 2), got {c}")
+    bias = dict(bias or {})
+    bc, b = _held(network, [input_node], [output_node], ground, bias)
+    x_train = rng.uniform(*input_range, size=(1, n_train))
+    x_test = rng.uniform(*input_range, size=(1, n_test))
+    poly = lambda x: np.polynomial.polynomial.polyval(x, c)  # noqa: E731
+    return Task("nonlinear regression", network, bc, _with_bias(x_train, b),
+                _noisy(poly(x_train), label_noise, rng), _with_bias(x_test, b), poly(x_test))
+
+
+def interleaved_moons(rng: np.random.Generator, n: int, noise: float = 0.1):
+    """``n`` points of two interleaved half moons in [0, 1]^2 and their classes (0 or 1), alternating."""
+    labels = np.arange(n) % 2
+    angle = rng.uniform(0.0, np.pi, n)
+    x = np.where(labels == 0, np.cos(angle), 1.0 - np.cos(angle))
+    y = np.where(labels == 0, np.sin(angle), 0.5 - np.sin(angle))
+    pts = np.stack([x, y]) + noise * rng.normal(size=(2, n))
+    # the noiseless moons span x in [-1, 2], y in [-0.5, 1]
+    return (pts - np.array([[-1.0], [-0.5]])) / np.array([[3.0], [1.5]]), labels
+
+
+def nonlinear_classification(network: Network, input_nodes, output_nodes, ground: int, rng: np.random.Generator,
+                             n_train_per_class: int = 20, n_test: int = 100, input_range=(0.0, 1.0),
+                             bias: dict | None = None) -> Task:
+    """Two interleaved classes (half moons) of points in the plane, one input node per coordinate.
+
+    Coordinates are scaled from [0, 1] to ``input_range`` volts; each class has an output node and the
+    laboratory protocol of :func:`iris_classification` (class-mean targets pushed apart each epoch) applies.
+    The classes are not linearly separable, so a linear network's accuracy stays below what nonlinear edges
+    can reach.
+    """
+    if len(input_nodes) != 2 or len(output_nodes) != 2:
+        raise ValueError("nonlinear classification needs 2 input nodes (x, y) and 2 output nodes (one per class)")
+    bias = dict(bias or {})
+    bc, b = _held(network, input_nodes, output_nodes, ground, bias)
+    lo, hi = input_range
+    train, train_labels = interleaved_moons(rng, 2 * n_train_per_class)
+    test, test_labels = interleaved_moons(rng, n_test)
+    volts = lambda p: _with_bias(lo + np.clip(p, 0.0, 1.0) * (hi - lo), b)  # noqa: E731
+    return Task("nonlinear classification", network, bc, volts(train), np.zeros((2, train.shape[1])), volts(test),
+                np.zeros((2, test.shape[1])), kind="classification", train_labels=train_labels,
+                test_labels=test_labels)
+
+
+def best_linear_error(task: Task) -> float:
+    """Mean squared training error of the best affine fit of the targets in the inputs: what a linear network
+    can at best reach (its outputs are linear in its input voltages)."""
+    X = np.vstack([task.train_inputs, np.ones((1, task.n_train))])
+    coef, *_ = np.linalg.lstsq(X.T, task.train_targets.T, rcond=None)
+    return float(((X.T @ coef - task.train_targets.T) ** 2).mean())

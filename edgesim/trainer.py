@@ -24,7 +24,8 @@ from .control import LambdaController
 from .damage import MODE_CODES, damage_schedule, damaged_edges, degraded_gate, store_recovery, training_error
 from .history import History, conductance_records, record_steps
 from .measure import class_targets, clamp_values, measure, presented, scheduled_targets
-from .physics import TwinSolver, clamped_solution, free_solution, mean_square_drops
+from .nonlinear import make_twin_solver
+from .physics import clamped_solution, free_solution, mean_square_drops
 from .rules import clip_conductance, coupled_learning_update_squared, sign_rule_direction
 from .tasks import Task
 
@@ -101,17 +102,34 @@ def _initial_conductance(tasks, initial_conductance, E: int) -> np.ndarray:
 
 
 class _Element:
-    """The edges' memory in the trainer: continuous conductances, or taps of a ladder."""
+    """The edges' memory in the trainer: continuous conductances, or taps of a ladder.
 
-    def __init__(self, config: LearningConfig, valid: np.ndarray, k: np.ndarray):
+    Transistor edges learn their gate voltage: ``k = S_e (V_G - V_T)`` moves by ``S_e dV_G``, so an edge's step
+    is scaled by its ``S_e`` over the mean (``gain``), and ``k`` stays inside what the gate range allows
+    (``k_low``, ``k_high`` per edge).
+    """
+
+    def __init__(self, config: LearningConfig, valid: np.ndarray, k: np.ndarray, laws=()):
         self.config, self.valid = config, valid
         self.sign_rule = config.rule == "sign"
+        self.k_low, self.k_high, self.gain = config.k_min, config.k_max, None
+        gates = [law if hasattr(law, "conductance_bounds") else None for law in laws]
+        if any(g is not None for g in gates):
+            R, E = valid.shape
+            self.k_low, self.k_high = np.full((R, E), config.k_min), np.full((R, E), config.k_max)
+            self.gain = np.ones((R, E))
+            for r, law in enumerate(gates):
+                if law is not None:
+                    n = int(valid[r].sum())
+                    low, high = law.conductance_bounds(config.k_min, config.k_max)
+                    self.k_low[r, :n], self.k_high[r, :n] = low, high
+                    self.gain[r, :n] = law.learning_gain()
         if self.sign_rule:
             self.ladder = config.taps.conductances
             self.taps = np.where(valid, config.taps.nearest_tap(k), 0)
             self.k = np.where(valid, self.ladder[self.taps], 1.0)
         else:
-            self.k = np.where(valid, clip_conductance(k, config.k_min, config.k_max), 1.0)
+            self.k = np.where(valid, clip_conductance(k, self.k_low, self.k_high), 1.0)
 
     def update(self, free_sq, clamped_sq, alpha, eta, lam, damage=None, step: int = 0, stopped=None) -> None:
         """One synchronous update of every edge from the mean squared drops (R, E).
@@ -137,8 +155,11 @@ class _Element:
                 signal = np.where(damage.frozen, 0.0, signal * damage.step_factor)
             if stopped is not None:
                 signal = np.where(stopped[:, None], 0.0, signal)
+            if self.gain is not None:
+                signal = signal * self.gain
             # Padding edges have zero drops, so dk = 0 there and they stay at 1.
-            self.k = clip_conductance(self.k + (alpha / eta)[:, :, 0] * signal, cfg.k_min, cfg.k_max)
+            self.k = np.where(self.valid, clip_conductance(self.k + (alpha / eta)[:, :, 0] * signal, self.k_low,
+                                                           self.k_high), self.k)
 
     def set(self, r: int, edges: np.ndarray, value: float) -> None:
         """Set edges of system ``r`` to ``value`` (taps: the nearest tap)."""
@@ -146,7 +167,9 @@ class _Element:
             self.taps[r, edges] = self.config.taps.nearest_tap(value)
             self.k[r, edges] = self.ladder[self.taps[r, edges]]
         else:
-            self.k[r, edges] = clip_conductance(value, self.config.k_min, self.config.k_max)
+            low = self.k_low if np.isscalar(self.k_low) else self.k_low[r, edges]
+            high = self.k_high if np.isscalar(self.k_high) else self.k_high[r, edges]
+            self.k[r, edges] = clip_conductance(value, low, high)
 
 
 class _DamageState:
@@ -212,7 +235,8 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
                       record_at: np.ndarray | None = None, conductance_every: int = 1,
                       step_duration: float = 1.0, solver_backend: str = "auto", solver_tolerance: float = 1e-14,
                       control: ControlConfig | None = None, tolerance=None, damage=None,
-                      seeds=None, failed=None, progress=None) -> History:
+                      seeds=None, failed=None, progress=None, newton_tolerance: float = 1e-12,
+                      newton_max_iterations: int = 100) -> History:
     """Train a stack of systems with synchronous updates of every edge.
 
     Parameters
@@ -251,6 +275,9 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
         Edges already removed or frozen at the start (a protocol's earlier phases), per system.
     progress : callable or None
         ``progress(n)`` is called with the number of steps just completed.
+    newton_tolerance, newton_max_iterations
+        Networks of nonlinear edges (``network.law``): Newton's tolerance and iteration limit
+        (see :class:`edgesim.config.SolverConfig`).
 
     Returns
     -------
@@ -260,7 +287,8 @@ def train_synchronous(tasks: Sequence[Task], config: LearningConfig, steps: int,
                                    record_at=record_at, conductance_every=conductance_every,
                                    step_duration=step_duration, solver_backend=solver_backend,
                                    solver_tolerance=solver_tolerance, control=control,
-                                   tolerance=tolerance, damage=damage, seeds=seeds, failed=failed)
+                                   tolerance=tolerance, damage=damage, seeds=seeds, failed=failed,
+                                   newton_tolerance=newton_tolerance, newton_max_iterations=newton_max_iterations)
     return training.finish(training.advance(steps + 1, progress))
 
 
@@ -279,7 +307,7 @@ class SynchronousTraining:
                  record_at: np.ndarray | None = None, conductance_every: int = 1, step_duration: float = 1.0,
                  solver_backend: str = "auto", solver_tolerance: float = 1e-14, control: ControlConfig | None = None,
                  tolerance=None, damage=None,
-                 seeds=None, failed=None):
+                 seeds=None, failed=None, newton_tolerance: float = 1e-12, newton_max_iterations: int = 100):
         tasks = list(tasks)
         R = len(tasks)
         self.tasks, self.config, self.steps, self.step_duration = tasks, config, steps, step_duration
@@ -287,8 +315,9 @@ class SynchronousTraining:
         self.data = _Stack.of(tasks)
         if steps < 0:
             raise ValueError(f"steps must be >= 0, got {steps}")
-        self.solver = TwinSolver([t.network for t in tasks], [t.boundary for t in tasks], backend=solver_backend,
-                                 tolerance=solver_tolerance)
+        self.solver = make_twin_solver([t.network for t in tasks], [t.boundary for t in tasks], backend=solver_backend,
+                                       tolerance=solver_tolerance, newton_tolerance=newton_tolerance,
+                                       max_iterations=newton_max_iterations)
         self.alpha = _per_system(config.alpha if alpha is None else alpha, R, "alpha")
         self.eta = _per_system(config.eta if eta is None else eta, R, "eta")
         self.lam = _per_system(config.lambda_ if lam is None else lam, R, "lambda")
@@ -297,7 +326,8 @@ class SynchronousTraining:
         if not np.isfinite(self.alpha).all() or not np.isfinite(self.lam).all():
             raise ValueError("alpha and lambda must be finite numbers")
         self.element = _Element(config, self.solver.edge_valid,
-                                _initial_conductance(tasks, initial_conductance, self.solver.n_edges))
+                                _initial_conductance(tasks, initial_conductance, self.solver.n_edges),
+                                [t.network.law for t in tasks])
         rec = record_steps(steps) if record_at is None else np.unique(np.asarray(record_at, dtype=np.int64))
         if rec.size == 0 or rec.min() < 0 or rec.max() > steps:
             raise ValueError(f"record steps must lie in 0..{steps}")

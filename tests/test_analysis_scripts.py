@@ -39,6 +39,7 @@ RUNS = {
     "control": ("stern2024_lambda_control", ["run.steps=300", "run.realizations=1", "sweep.tolerance=[1e-2]",
                                              "run.record_points=20"]),
 }
+RUNS["xor"] = ("dillavou2024_xor", ["run.steps=100", "run.realizations=2", "run.record_every=10"])
 RUNS["early_stop"] = (RUNS["control"][0], RUNS["control"][1] + [
     "control.kind='constant'", "control.early_stop=true", "learning.lambda=0.0"])
 
@@ -80,6 +81,7 @@ FIGURES = [
     ("plot_damage", ["damage"], []),
     ("plot_pruning", ["pruning"], []),
     ("plot_lambda_control", ["control", "early_stop"], []),
+    ("plot_xor", ["xor"], []),
 ]
 
 
@@ -98,6 +100,7 @@ WRONG = [
     ("plot_divider", "iris", [], "'output_desired'"),
     ("plot_divider", "allostery", [], "task.kind = 'divider'"),
     ("plot_iris", "allostery", [], "'accuracy_test'"),
+    ("plot_xor", "allostery", [], "task.kind = 'xor'"),
     ("desync_table", "quickstart", [], "'update_probability'"),
     ("plot_jitter_noise", "desync", [], "'noise_std'"),
     ("plot_leaky_memory", "jitter", [], "'leak_time'"),

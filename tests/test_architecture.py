@@ -9,7 +9,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "edgesim"
 
 #: Level of every module (docs/architecture.md): a module imports only from lower levels.
-LEVELS = {"config": 0, "seeding": 0, "linalg": 0, "network": 0, "history": 0, "physics": 1, "scenario": 1, "rules": 1,
+LEVELS = {"config": 0, "seeding": 0, "linalg": 0, "network": 0, "history": 0, "edgelaws": 0, "nonlinear": 1.5,
+          "physics": 1, "scenario": 1, "rules": 1,
           "hardware": 1, "control": 1, "chip": 1, "solvers": 2, "tasks": 2, "measure": 2, "damage": 2, "trainer": 3, "engine": 3, "build": 3,
           "results": 3, "runner": 4, "sweep": 5, "streaming": 5, "reproduce": 6, "cli": 7, "analysis": 4, "reference": 0}
 

@@ -602,6 +602,8 @@ COVERAGE = {
     "pruning_sweep.toml": "long", "transistor_lambda_control.toml": "long", "desync.toml": "long", "desync_taps.toml": "long",
     "chip_scaling.toml": "test_scaling", "chip_scaling_hardware.toml": "test_scaling",
     "stern2024_iris.toml": "test_reproduction", "dillavou2022_seven_tasks.toml": "test_reproduction",
+    "dillavou2024_xor.toml": "test_transistor_runs", "transistor_xor_engine.toml": "test_transistor_runs",
+    "nonlinear_regression.toml": "test_transistor_runs",
 }
 
 

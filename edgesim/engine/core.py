@@ -25,7 +25,7 @@ import simpy
 from ..damage import MODE_CODES, damaged_edges, training_error
 from ..history import History
 from ..measure import class_targets, clamp_values, measure, presented, scheduled_targets
-from ..physics import TwinSolver
+from ..nonlinear import make_twin_solver
 from ..tasks import Task
 from .edges import EdgeModel, EdgeState
 from .shared_physics import SharedPhysics
@@ -161,7 +161,8 @@ class Recorder:
     """Samples exact metrics of the current state at given times (it never changes the dynamics)."""
 
     def __init__(self, task: Task, ctx: EngineContext, supervisor: Supervisor, history: History, times: np.ndarray,
-                 eta: float, done: simpy.Event):
+                 eta: float, done: simpy.Event, solver_options: dict | None = None):
+        solver_options = solver_options or {}
         self.task = task
         self.ctx = ctx
         self.sup = supervisor
@@ -172,8 +173,8 @@ class Recorder:
         self.cmask[np.searchsorted(history.step, history.conductance_step)] = True
         self.done = done
         self.progress = None  # called with the simulated seconds since the previous record
-        self.solver = TwinSolver([task.network], [task.boundary])
-        self.clamped_solver = TwinSolver([task.network], [task.boundary])
+        self.solver = make_twin_solver([task.network], [task.boundary], **solver_options)
+        self.clamped_solver = make_twin_solver([task.network], [task.boundary], **solver_options)
 
     def process(self, env):
         ci = 0

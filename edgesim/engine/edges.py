@@ -61,10 +61,14 @@ class EdgeModel:
         lambda at the tick time times each edge's gain (``gain``).
     gain : ndarray (E,), optional
         Per-edge gain of the lambda amplifier (1: ideal).
+    gate : TransistorLaw, optional
+        Capacitor memories of transistor edges: the network's edge law, whose per-edge ``S`` and ``V_T`` convert
+        gate voltages to ``k = S (V_G - V_T)`` and whose gate range clips the gate voltage (without it: the
+        memory's nominal ``S`` and ``V_T``, no gate range).
     """
 
     def __init__(self, hardware: HardwareSpec, params: EdgeParameters, seed: int, learning: LearningConfig,
-                 controller=None, gain=None):
+                 controller=None, gain=None, gate=None):
         self.hw = hardware
         self.params = params
         self.seed = int(seed)
@@ -79,6 +83,11 @@ class EdgeModel:
             self.ladder = learning.taps.conductances
         self.controller = controller
         self.gain = gain
+        mem = hardware.memory
+        if gate is not None and hasattr(gate, "gate_voltage"):
+            self.S, self.V_T, self.gate_range = gate.transconductance, gate.threshold, (gate.gate_min, gate.gate_max)
+        else:
+            self.S, self.V_T, self.gate_range = mem.transconductance, mem.threshold, (-np.inf, np.inf)
         self.damaged = False  # set once any edge is degraded or frozen (fast path until then)
 
     def _lambda(self, edges, times):
@@ -119,9 +128,9 @@ class EdgeModel:
             state.tap[edges] = self.learning.taps.nearest_tap(k / scale)
             state.conductance[edges] = self.ladder[state.tap[edges]] * scale
         elif self.kind == "capacitor":
-            state.gate_voltage[edges] = capacitor_gate_voltage(k, self.hw.memory)
-            state.conductance[edges] = capacitor_conductance(state.gate_voltage[edges], self.hw.memory,
-                                                             self.k_min, self.k_max)
+            state.gate_voltage[edges] = np.clip(capacitor_gate_voltage(k, self._at(self.S, edges),
+                                                                       self._at(self.V_T, edges)), *self.gate_range)
+            state.conductance[edges] = self._conductance(state.gate_voltage[edges], edges)
         else:
             state.conductance[edges] = clip_conductance(k, self.k_min, self.k_max)
 
@@ -151,7 +160,6 @@ class EdgeModel:
             return self._leaky_capacitor(state, edges, times, interval, act, ticks, physics)
         if active.size == 0:
             return active
-        mem = self.hw.memory
         if self.kind == "taps":
             free_sq, clamped_sq = physics.mean_square_drops(active)
             direction = sign_rule_direction(np.sqrt(free_sq), np.sqrt(clamped_sq), self._lambda(active, times[act]),
@@ -168,8 +176,9 @@ class EdgeModel:
                 k_new = clip_conductance(state.conductance[active] + (self.alpha / self.eta) * signal,
                                          self.k_min, self.k_max)
             else:
-                state.gate_voltage[active] = state.gate_voltage[active] + self._pump(interval[act], signal)
-                k_new = capacitor_conductance(state.gate_voltage[active], mem, self.k_min, self.k_max)
+                state.gate_voltage[active] = np.clip(state.gate_voltage[active] + self._pump(interval[act], signal),
+                                                     *self.gate_range)
+                k_new = self._conductance(state.gate_voltage[active], active)
         state.last_update[active] = times[act]
         state.updates[active] += 1
         state.conductance[active] = k_new
@@ -187,7 +196,6 @@ class EdgeModel:
         return mem.pump_gain * (mem.window * interval / self.hw.clock.period) * signal
 
     def _leaky_capacitor(self, state, edges, times, interval, act, ticks, physics):
-        mem = self.hw.memory
         leak_time = self.params.leak_time[edges]
         if self.damaged:
             leak_time = leak_time * state.leak_factor[edges]
@@ -202,12 +210,21 @@ class EdgeModel:
             signal = coupled_learning_update_squared(free_sq, clamped_sq, 1.0, 1.0, self._lambda(active, times[act]))
             if self.damaged:
                 signal = signal * state.step_factor[active]
-            v[act] = v[act] + self._pump(interval[act], signal)
+            v[act] = np.clip(v[act] + self._pump(interval[act], signal), *self.gate_range)
             state.updates[active] += 1
         state.gate_voltage[edges] = v
         state.last_update[edges] = times
-        state.conductance[edges] = capacitor_conductance(v, mem, self.k_min, self.k_max)
+        state.conductance[edges] = self._conductance(v, edges)
         return edges
+
+    @staticmethod
+    def _at(value, edges):
+        return value if np.ndim(value) == 0 else value[edges]
+
+    def _conductance(self, v_gate, edges):
+        """``k = S_e (V_G - V_T,e)`` of ``edges``, clipped to the element's range."""
+        return capacitor_conductance(v_gate, self._at(self.S, edges), self._at(self.V_T, edges), self.k_min,
+                                     self.k_max)
 
     def _comparator_error(self, state, active, ticks):
         """Offset plus noise of each comparison (V), added to the clamped reading."""

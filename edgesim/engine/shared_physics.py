@@ -50,14 +50,15 @@ class SharedPhysics:
         Clamped-copy conductance over free-copy conductance of each edge.
     settle_time : float
         s before a change becomes visible (0: at once).
-    max_rank, tolerance, backend, solver_tolerance
-        Solver policy (see :class:`edgesim.solvers.LowRankEquilibrium`).
+    max_rank, tolerance, backend, solver_tolerance, newton_tolerance, newton_max_iterations
+        Solver policy (see :class:`edgesim.solvers.LowRankEquilibrium` and, for nonlinear edges,
+        :class:`edgesim.solvers.NonlinearEquilibrium`).
     """
 
     def __init__(self, network: Network, boundary: Boundary, memory_conductance: np.ndarray,
                  twin_factor: np.ndarray, settle_time: float = 0.0, max_rank: int = _DEFAULT.max_rank,
                  tolerance: float = _DEFAULT.lowrank_tolerance, backend: str = "auto",
-                 solver_tolerance: float = 1e-14):
+                 solver_tolerance: float = 1e-14, newton_tolerance: float = 1e-12, newton_max_iterations: int = 100):
         self.network = network
         self._memory = memory_conductance
         self._k = np.array(memory_conductance, dtype=float)  # committed conductances
@@ -71,7 +72,8 @@ class SharedPhysics:
         self.settle_time = float(settle_time)
         if self.settle_time < 0:
             raise ValueError(f"settle_time must be >= 0 s, got {settle_time}")
-        solver = dict(backend=backend, max_rank=max_rank, tolerance=tolerance, solver_tolerance=solver_tolerance)
+        solver = dict(backend=backend, max_rank=max_rank, tolerance=tolerance, solver_tolerance=solver_tolerance,
+                      newton_tolerance=newton_tolerance, newton_max_iterations=newton_max_iterations)
         self.free_twin = make_equilibrium(network, boundary, self.k, **solver)
         self.clamped_twin = make_equilibrium(network, boundary, self.k * self.twin_factor, **solver) \
             if self.mismatch else self.free_twin

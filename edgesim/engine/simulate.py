@@ -90,11 +90,12 @@ def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engin
     gain = None
     if control is not None and control.gain_mismatch_std > 0:
         gain = 1.0 + control.gain_mismatch_std * normal(seed, "lambda gain", np.arange(E), 0)
-    model = EdgeModel(hardware, params, seed, learning, controller, gain)
+    model = EdgeModel(hardware, params, seed, learning, controller, gain, gate=task.network.law)
     state, _ = model.initial_state(initial_conductance)
     solver = solver or SolverConfig()
     physics = SharedPhysics(task.network, task.boundary, state.conductance, params.twin_factor, engine.settle_time,
-                            engine.max_rank, engine.lowrank_tolerance, solver.backend, solver.tolerance)
+                            engine.max_rank, engine.lowrank_tolerance, solver.backend, solver.tolerance,
+                            solver.newton_tolerance, solver.newton_max_iterations)
     if failed is not None and (not failed[0].all() or failed[1].any()):
         physics.set_alive(np.flatnonzero(~failed[0]), False, 0.0)
         state.frozen |= failed[1]
@@ -122,7 +123,9 @@ def simulate(task: Task, learning: LearningConfig, hardware: HardwareSpec, engin
         damager = DamageProcess(schedule, damage, ctx, sup, task, seed, damage.short_conductance or learning.k_max)
         env.process(damager.process(env))
     done = env.event()
-    recorder = Recorder(task, ctx, sup, history, record_times, learning.eta, done)
+    recorder = Recorder(task, ctx, sup, history, record_times, learning.eta, done,
+                        dict(backend=solver.backend if task.network.law is not None else "auto",
+                             newton_tolerance=solver.newton_tolerance, max_iterations=solver.newton_max_iterations))
     env.process(sup.process(env))
     env.process(recorder.process(env))
     for make in processes:
