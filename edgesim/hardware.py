@@ -19,9 +19,11 @@ Memory
     ``taps``: digital potentiometer, one tap per update by the sign rule, with a
     per-edge multiplicative mismatch of the ladder (``step_mismatch_std``).
     ``capacitor``: transistor edge whose gate voltage ``V_G`` is held on a
-    leaky capacitor; conductance ``S (V_G - V_T)`` (ohmic region, linear in the
-    overdrive), a charge pump adds ``pump_gain * window * signal`` volts per
-    update, and between updates ``V_G`` relaxes to the edge's bias voltage
+    leaky capacitor; its ``k = S (V_G - V_T)`` is a linear conductance, or, on a
+    network with the transistor edge law (:mod:`edgesim.edgelaws`), the
+    parameter of the nonlinear square law, with each edge's own ``S`` and
+    ``V_T`` and the gate clipped to the law's gate range; a charge pump adds
+    ``pump_gain * window * signal`` volts per update, and between updates ``V_G`` relaxes to the edge's bias voltage
     with time constant ``leak_time``.  The window is the nominal learning
     window scaled by the actual tick interval over the nominal period, so
     clock jitter changes the charge delivered.
