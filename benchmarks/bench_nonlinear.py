@@ -51,14 +51,14 @@ from spice_support import NgspiceError, ngspice_available, solve_with_ngspice  #
 TARGET_SPEEDUP, TARGET_EDGES = 100.0, 5e3
 
 
-def problem(size: float, periodic: bool, seed: int = 0):
+def problem(size: float, periodic: bool, seed: int = 0, subthreshold: bool = False):
     """A transistor lattice of about ``size`` edges, its ``k``, boundary, inputs and clamped values."""
     side = max(3, round(math.sqrt(size / 2))) if periodic else max(3, round(math.sqrt(size / 2)) + 1)
     base = square_lattice(side, side, periodic=periodic)
     rng = np.random.default_rng(seed)
     E = base.n_edges
     S = 8.5e-4 * (1.0 + 0.1 * rng.standard_normal(E))
-    law = TransistorLaw(transconductance=S)
+    law = TransistorLaw(transconductance=S, subthreshold=subthreshold)
     net = base.with_law(law)
     k = law.conductance(rng.uniform(1.0, 8.0, E))
     # ground, inputs and output spread over the lattice
@@ -88,8 +88,8 @@ def edgesim_step(solver, k, inputs, target, nudge=0.5):
     return sol.voltages[0, :, 0], csol.voltages[0, :, 0], values[0, :, 0], seconds, it1 - it0, it2 - it1
 
 
-def measure(size: float, periodic: bool, spice: bool, warm_steps: int):
-    net, bc, k, inputs, target, noise = problem(size, periodic)
+def measure(size: float, periodic: bool, spice: bool, warm_steps: int, subthreshold: bool = False):
+    net, bc, k, inputs, target, noise = problem(size, periodic, subthreshold=subthreshold)
     row = {"edges": net.n_edges, "nodes": net.n_nodes}
     # cold: a fresh solver (its set-up not counted), Newton from the small-signal solution; best of a few
     # repetitions (small networks time noisily)
@@ -157,13 +157,16 @@ def main(argv=None) -> int:
     parser.add_argument("--spice-budget", type=float, default=120.0,
                         help="skip ngspice where its cold solves would take longer (extrapolated), seconds")
     parser.add_argument("--warm-steps", type=int, default=5, help="warm-started learning steps timed (median)")
+    parser.add_argument("--subthreshold", action="store_true",
+                        help="transistors with subthreshold conduction (smooth law) instead of a hard threshold")
     args = parser.parse_args(argv)
     spice = not args.no_spice
     if spice and not ngspice_available():
         print("ngspice not found on the PATH: edgesim only (Debian/Ubuntu: apt-get install ngspice)")
         spice = False
     kind = "open" if args.open else "periodic"
-    print(f"transistor {kind} square lattices, free + clamped twin of one example; times in seconds")
+    law = "subthreshold conduction" if args.subthreshold else "hard threshold"
+    print(f"transistor {kind} square lattices ({law}), free + clamped twin of one example; times in seconds")
     print("edgesim: cold = from the small-signal guess, warm = after k *= 1 + 1e-3 noise (median of "
           f"{args.warm_steps}); it = Newton iterations free+clamped")
     if spice:
@@ -181,7 +184,7 @@ def main(argv=None) -> int:
         estimate = extrapolate(history, 2 * side * side) if spice else 0.0
         run_spice = spice and estimate <= args.spice_budget
         try:
-            r = measure(size, not args.open, run_spice, args.warm_steps)
+            r = measure(size, not args.open, run_spice, args.warm_steps, args.subthreshold)
         except NgspiceError as err:
             print(f"{int(size):7d} ngspice failed: {str(err).splitlines()[0]}")
             continue

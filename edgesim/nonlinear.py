@@ -47,7 +47,7 @@ import scipy.sparse.linalg as spla
 from .edgelaws import KINK_SMOOTHING
 from .linalg import factor_lu
 from .network import Network
-from .physics import DENSE_MAX_NODES, Boundary, BoundaryError, TwinSolver
+from .physics import DENSE_MAX_NODES, Boundary, TwinSolver, check_stack
 
 __all__ = ["NewtonError", "NonlinearTwinSolver", "NonlinearState", "NonlinearSolution", "make_twin_solver",
            "is_nonlinear", "NEWTON_BACKENDS"]
@@ -132,16 +132,10 @@ class NonlinearTwinSolver:
     def __init__(self, networks: Sequence[Network], boundaries: Sequence[Boundary], backend: str = "auto",
                  newton_tolerance: float = 1e-12, max_iterations: int = 100):
         networks, boundaries = list(networks), list(boundaries)
-        if len(networks) != len(boundaries) or not networks:
-            raise ValueError("need one boundary per network, and at least one network")
         if not all(is_nonlinear(n) for n in networks):
             raise ValueError("NonlinearTwinSolver needs networks with a nonlinear edge law (network.law)")
-        n_in = {len(b.inputs) for b in boundaries}
-        n_out = {len(b.outputs) for b in boundaries}
-        if len(n_in) > 1 or len(n_out) > 1:
-            raise BoundaryError("all systems of a stack need the same numbers of inputs and outputs")
-        for net, bc in zip(networks, boundaries):
-            bc.validate(net)
+        n_inputs, n_outputs = check_stack(networks, boundaries)
+        for net in networks:
             net.law.check(net.n_edges)
         if backend in ("sparse",):
             backend = "lu"
@@ -155,7 +149,7 @@ class NonlinearTwinSolver:
         self.networks, self.boundaries = networks, boundaries
         self.laws = [n.law for n in networks]
         self.n_systems = R = len(networks)
-        self.n_inputs, self.n_outputs = n_in.pop(), n_out.pop()
+        self.n_inputs, self.n_outputs = n_inputs, n_outputs
         self.n_rows = m = self.n_inputs + self.n_outputs
         self.n_nodes = N = max(n.n_nodes for n in networks)
         self.n_edges = E = max(n.n_edges for n in networks)

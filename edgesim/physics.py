@@ -53,6 +53,7 @@ __all__ = [
     "BoundaryError",
     "Response",
     "TwinSolver",
+    "check_stack",
     "free_solution",
     "clamped_solution",
     "node_voltages",
@@ -245,6 +246,20 @@ def _gauge_plan(n_nodes, edges, alive, ground, rows_pos, rows_neg, n_inputs):
     return gauge, keep, offset, node_offset, connected
 
 
+def check_stack(networks: list, boundaries: list) -> tuple[int, int]:
+    """Validate a stack of systems (one boundary per network, equal numbers of rows, each boundary fitting its
+    network); returns the numbers of inputs and outputs."""
+    if len(networks) != len(boundaries) or not networks:
+        raise ValueError("need one boundary per network, and at least one network")
+    n_in = {len(b.inputs) for b in boundaries}
+    n_out = {len(b.outputs) for b in boundaries}
+    if len(n_in) > 1 or len(n_out) > 1:
+        raise BoundaryError("all systems of a stack need the same numbers of inputs and outputs")
+    for net, bc in zip(networks, boundaries):
+        bc.validate(net)
+    return n_in.pop(), n_out.pop()
+
+
 class TwinSolver:
     """Shared solver for a stack of twin networks with equal numbers of rows.
 
@@ -271,21 +286,11 @@ class TwinSolver:
 
     def __init__(self, networks: Sequence[Network], boundaries: Sequence[Boundary],
                  backend: str = "auto", tolerance: float = 1e-14):
-        networks = list(networks)
-        boundaries = list(boundaries)
-        if len(networks) != len(boundaries) or not networks:
-            raise ValueError("need one boundary per network, and at least one network")
-        n_in = {len(b.inputs) for b in boundaries}
-        n_out = {len(b.outputs) for b in boundaries}
-        if len(n_in) > 1 or len(n_out) > 1:
-            raise BoundaryError("all systems of a stack need the same numbers of inputs and outputs")
-        for net, bc in zip(networks, boundaries):
-            bc.validate(net)
+        networks, boundaries = list(networks), list(boundaries)
+        self.n_inputs, self.n_outputs = check_stack(networks, boundaries)
         self.networks = networks
         self.boundaries = boundaries
         self.n_systems = len(networks)
-        self.n_inputs = n_in.pop()
-        self.n_outputs = n_out.pop()
         self.n_rows = self.n_inputs + self.n_outputs
         self.n_nodes = max(n.n_nodes for n in networks)
         self.n_edges = max(n.n_edges for n in networks)

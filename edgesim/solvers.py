@@ -105,6 +105,13 @@ class Equilibrium(ABC):
         """Counts and accuracy of the work done so far."""
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A view of ``array`` that cannot be written through."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 def kirchhoff_residual(resp: Response, incidence_t: sp.csr_matrix, conductance: np.ndarray,
                        constraint: np.ndarray, gauge: np.ndarray) -> float:
     """Largest relative Kirchhoff residual of a response (one system).
@@ -176,15 +183,11 @@ class LowRankEquilibrium(Equilibrium):
     # -- state ---------------------------------------------------------------------------------
     @property
     def conductance(self) -> np.ndarray:
-        view = self._k.view()
-        view.flags.writeable = False
-        return view
+        return _read_only(self._k)
 
     @property
     def alive(self) -> np.ndarray:
-        view = self._alive.view()
-        view.flags.writeable = False
-        return view
+        return _read_only(self._alive)
 
     @staticmethod
     def _check(edges, values):
@@ -320,15 +323,11 @@ class NonlinearEquilibrium(Equilibrium):
 
     @property
     def conductance(self) -> np.ndarray:
-        view = self._k.view()
-        view.flags.writeable = False
-        return view
+        return _read_only(self._k)
 
     @property
     def alive(self) -> np.ndarray:
-        view = self._alive.view()
-        view.flags.writeable = False
-        return view
+        return _read_only(self._alive)
 
     def set_conductance(self, edges, values) -> None:
         self._k[np.asarray(edges, dtype=np.int64)] = values
