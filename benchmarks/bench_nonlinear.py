@@ -151,7 +151,8 @@ def extrapolate(history, edges):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", nargs="+", type=float, default=[1e2, 1e3, 5e3, 1e4, 1e5])
+    parser.add_argument("--sizes", nargs="+", type=float, default=[1e2, 1e3, 5e3, 1e4, 1e5],
+                        help="approximate edge counts of the lattices (default: 1e2 1e3 5e3 1e4 1e5)")
     parser.add_argument("--no-spice", action="store_true", help="edgesim only")
     parser.add_argument("--open", action="store_true", help="open lattices instead of periodic ones")
     parser.add_argument("--spice-budget", type=float, default=120.0,

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import __version__
 from .network import NetworkError
+from .nonlinear import NewtonError
 from .physics import BoundaryError
 from .results import (add_history, check_output_path, edgesim_result, estimate_result_bytes, open_result,
                       write_netcdf)
@@ -23,8 +24,9 @@ __all__ = ["main"]
 
 def _summary(ds, max_lines: int = 40) -> str:
     """What a run did: one line per sweep value (pooled over realizations), errors with units."""
+    law = " (transistor edges)" if ds.attrs.get("edge_law") == "transistor" else ""
     lines = [f"{ds.attrs.get('title', 'edgesim run')}",
-             f"  network: {ds.attrs.get('network')}, task: {ds.attrs.get('task')}, "
+             f"  network: {ds.attrs.get('network')}{law}, task: {ds.attrs.get('task')}, "
              f"rule: {ds.attrs.get('learning_rule')}, engine: {ds.attrs.get('engine')}",
              f"  steps: {int(ds.step[-1])}, systems: {int(np.prod([ds.sizes[d] for d in ds.error_train.dims[:-1]]))}"]
     sweep = [d for d in ds.error_train.dims if d not in ("realization", "step")]
@@ -411,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             kept = f"; {note() if callable(note) else note}"
         print(f"edgesim: interrupted{kept}", file=sys.stderr)
         return 130
-    except (ScenarioError, NetworkError, BoundaryError, ValueError, OSError) as exc:
+    except (ScenarioError, NetworkError, BoundaryError, ValueError, OSError, NewtonError) as exc:
         if args.debug:
             raise
         print(f"edgesim: error: {exc}", file=sys.stderr)

@@ -161,6 +161,7 @@ def _training(scenario: Scenario, plan: RunPlan, chunk, start: int) -> Synchrono
         lam=[s.learning.lambda_ for s in resolved], record_at=plan.record_steps,
         conductance_every=run.conductance_every, step_duration=run.step_duration, control=scenario.control,
         solver_backend=scenario.solver.backend, solver_tolerance=scenario.solver.tolerance,
+        newton_tolerance=scenario.solver.newton_tolerance, newton_max_iterations=scenario.solver.newton_max_iterations,
         tolerance=[s.control.tolerance for s in resolved],
         seeds=[realization_seed(run.seed, r) for _, _, r in chunk])
 

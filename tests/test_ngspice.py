@@ -189,6 +189,18 @@ def test_random_lattices_agree_with_ngspice(variant, seed):
 
 @needs_ngspice
 @pytest.mark.parametrize("variant", list(VARIANTS))
+def test_the_smallest_lattices_agree_with_ngspice(variant):
+    """The lower end of the range: a 2x4 open lattice (10 edges) and a 3x3 periodic one (18 edges)."""
+    for shape, periodic in (((2, 4), False), ((3, 3), True)):
+        base = square_lattice(*shape, periodic=periodic)
+        assert base.n_edges in (10, 18)
+        rng = np.random.default_rng([base.n_edges, list(VARIANTS).index(variant)])
+        net, k, bc = random_problem(rng, base, VARIANTS[variant], n_inputs=2)
+        compare(net, k, bc, rng)
+
+
+@needs_ngspice
+@pytest.mark.parametrize("variant", list(VARIANTS))
 def test_jammed_network_agrees_with_ngspice(variant):
     rng = np.random.default_rng([7, list(VARIANTS).index(variant)])
     net, k, bc = random_problem(rng, jammed_network(64, 1 + list(VARIANTS).index(variant)), VARIANTS[variant])

@@ -201,3 +201,19 @@ def test_nonlinear_classification_task_holds_two_interleaved_moons():
     assert 0.7 < ((X @ w > 0) == task.train_labels).mean() < 1.0
     ds = run_scenario(s, progress=False)
     assert np.isfinite(ds.accuracy_test.values).all()
+
+
+def test_the_command_line_applies_the_newton_settings_and_reports_non_convergence(tmp_path, capsys):
+    """``edgesim run`` (which streams trainer runs) passes [solver] newton_* on: a Newton that may not iterate
+    stops the run with a one-line error naming what to try, and no result file."""
+    from edgesim.cli import main
+
+    out = tmp_path / "xor.nc"
+    code = main(["run", str(XOR), "-o", str(out), "--quiet", "--set", "run.steps=3", "--set", "run.realizations=1",
+                 "--set", "solver.newton_max_iterations=1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("edgesim: error: Newton's method did not converge") and "Try:" in err
+    assert not out.exists()
+    assert main(["run", str(XOR), "-o", str(out), "--quiet", "--set", "run.steps=3",
+                 "--set", "run.realizations=1"]) == 0
