@@ -14,8 +14,7 @@ what it means.
     class exists for tests and for mixing into custom laws.
 :class:`TransistorLaw`
     The square-law MOSFET fitted to the laboratory transistors (Dillavou et
-    al., PNAS 121, e2319718121 (2024), "Machine learning without a
-    processor"; Stern et al., APL Mach. Learn. 2, 016114 (2024), Fig. 3),
+    al., PNAS (2024), "Machine learning without a processor"; Stern et al., APL Mach. Learn. 2, 016114 (2024), Fig. 3),
     with ``k = S (V_G - V_T)``: the ohmic conductance at zero source
     voltage.  See the class for the regimes.
 

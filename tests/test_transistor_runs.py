@@ -114,12 +114,17 @@ def test_the_gate_range_bounds_what_k_can_learn():
     assert np.nanmin(h.conductance) >= 1e-7
 
 
-def test_pickled_transistor_training_resumes_to_the_same_records():
+@pytest.mark.parametrize("backend", ["dense", "lu"])
+def test_pickled_transistor_training_resumes_to_the_same_records(backend):
+    """Pickled between segments (as checkpoints are), a transistor run records what one pass records: the warm
+    starts travel with it, and the sparse steps' kept LU factors are factored again from their matrices."""
     s = load_scenario(XOR, ["run.steps=60", "run.realizations=2", "run.record_every=1"])
     plan = RunPlan.of(s)
     k0 = [initial_conductance(s.learning, t.network, s.run.seed, r) for r, t in enumerate(plan.tasks)]
-    whole = train_synchronous(plan.tasks, s.learning, s.run.steps, k0, record_at=plan.record_steps)
-    training = SynchronousTraining(plan.tasks, s.learning, s.run.steps, k0, record_at=plan.record_steps)
+    whole = train_synchronous(plan.tasks, s.learning, s.run.steps, k0, record_at=plan.record_steps,
+                              solver_backend=backend)
+    training = SynchronousTraining(plan.tasks, s.learning, s.run.steps, k0, record_at=plan.record_steps,
+                                   solver_backend=backend)
     pieces = []
     for until in (7, 30, 61):
         pieces.append(training.advance(until))
