@@ -111,7 +111,8 @@ def build_task(section: TaskConfig, network: nets.Network, seed: int, realizatio
         if section.kind == "nonlinear_classification":
             return tasks.nonlinear_classification(network, section.input_nodes, section.output_nodes, section.ground,
                                                   rng, section.train_per_class, section.n_test,
-                                                  (section.input_min, section.input_max), bias)
+                                                  (section.input_min, section.input_max), bias, section.dataset,
+                                                  section.complementary_inputs, section.targets or None)
         if section.kind == "divider":
             if network.n_nodes != 3 or network.n_edges != 2:
                 raise ScenarioError("task.kind = 'divider' needs network.kind = 'divider' (3 nodes, 2 edges)")

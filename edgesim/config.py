@@ -230,6 +230,8 @@ class TaskConfig:
     feature_max: float = 5.0
     bias_nodes: tuple = ()
     bias_voltages: tuple = ()
+    dataset: str = "moons"
+    complementary_inputs: bool = False
 
     def __post_init__(self):
         s = "task"
@@ -238,6 +240,9 @@ class TaskConfig:
         elif self.bias_nodes or self.bias_voltages:
             raise ConfigError(f"task.bias_nodes and task.bias_voltages apply to the nonlinear task kinds "
                               f"({', '.join(NONLINEAR_TASK_KINDS)}), not {self.kind!r}")
+        elif self.dataset != "moons" or self.complementary_inputs:
+            raise ConfigError(f"task.dataset and task.complementary_inputs apply to task kind "
+                              f"'nonlinear_classification', not {self.kind!r}")
         if not isinstance(self.random_nodes, bool):
             raise ConfigError(f"task.random_nodes must be true or false, got {self.random_nodes!r}")
         _number(s, "label_noise", self.label_noise, nonneg=True, unit="V")
@@ -287,12 +292,16 @@ class TaskConfig:
 
     def _check_nonlinear(self):
         """Nodes, bias and targets of the nonlinear task kinds (xor, nonlinear_regression, nonlinear_classification)."""
+        fixed = self.kind == "nonlinear_classification" and bool(self.targets)
         n_in, n_out = {"xor": (2, (1, 2)), "nonlinear_regression": (1, (1,)),
-                       "nonlinear_classification": (2, (2,))}[self.kind]
+                       "nonlinear_classification": (4 if self.complementary_inputs else 2, (1,) if fixed else (2,))
+                       }[self.kind]
         if self.ground < 0:
             raise ConfigError(f"task.ground (the 0 V node) is required for task kind {self.kind!r}")
         _int_list("task", "input_nodes", self.input_nodes, n_in)
         _int_list("task", "output_nodes", self.output_nodes)
+        if (self.dataset != "moons" or self.complementary_inputs) and self.kind != "nonlinear_classification":
+            raise ConfigError("task.dataset and task.complementary_inputs apply to task kind 'nonlinear_classification'")
         if len(self.output_nodes) not in n_out:
             raise ConfigError(f"task.output_nodes needs {' or '.join(map(str, n_out))} node(s) for task kind "
                               f"{self.kind!r}, got {len(self.output_nodes)}")
@@ -311,6 +320,16 @@ class TaskConfig:
                 raise ConfigError("task.targets must give the 2 desired output voltages of XOR: [false, true]")
             for v in self.targets:
                 _number("task", "targets", v, unit="V")
+        if self.kind == "nonlinear_classification":
+            _choice("task", "dataset", self.dataset, ("moons", "circles"))
+            if not isinstance(self.complementary_inputs, bool):
+                raise ConfigError(f"task.complementary_inputs must be true or false, got {self.complementary_inputs!r}")
+            if fixed:
+                if len(self.targets) != 2:
+                    raise ConfigError("task.targets (fixed class targets) must give the desired output voltage of "
+                                      "each class: [class 0, class 1]")
+                for v in self.targets:
+                    _number("task", "targets", v, unit="V")
         if self.kind == "nonlinear_regression":
             c = self.coefficients
             if len(c) < 2 or any(isinstance(v, (bool, tuple)) or not isinstance(v, (int, float)) for v in c):

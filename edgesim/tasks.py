@@ -31,6 +31,8 @@ __all__ = [
     "nonlinear_regression",
     "nonlinear_classification",
     "interleaved_moons",
+    "concentric_circles",
+    "linear_classifier_accuracy",
     "best_linear_error",
 ]
 
@@ -57,6 +59,11 @@ class Task:
     target_schedule : ndarray (n_phases, n_outputs) or None
         If given, the desired output of every training example switches to
         the next row every ``steps_per_target`` steps (tracking tasks).
+    class_values : ndarray (n_outputs, n_classes) or None
+        Classification with fixed targets: the desired outputs of each class
+        (the training targets are these, and an example is classified by the
+        nearest class value).  ``None``: the laboratory protocol, class means
+        pushed apart every epoch.
     """
 
     name: str
@@ -71,6 +78,7 @@ class Task:
     test_labels: np.ndarray | None = None
     target_schedule: np.ndarray | None = None
     steps_per_target: int = 0
+    class_values: np.ndarray | None = None
 
     def __post_init__(self):
         self.boundary.validate(self.network)
@@ -93,6 +101,12 @@ class Task:
             raise ValueError(f"task {self.name}: unknown task kind {self.kind!r}")
         if self.kind == "classification" and (self.train_labels is None or self.test_labels is None):
             raise ValueError(f"task {self.name}: classification needs train and test labels")
+        if self.class_values is not None:
+            values = np.asarray(self.class_values, dtype=float)
+            if self.kind != "classification" or values.shape != (no, self.n_classes):
+                raise ValueError(f"task {self.name}: class_values must be (n_outputs, n_classes) = "
+                                 f"({no}, {self.n_classes}) for a classification, got {values.shape}")
+            object.__setattr__(self, "class_values", values)
         if self.target_schedule is not None:
             sched = np.asarray(self.target_schedule, dtype=float).reshape(-1, no)
             if not np.isfinite(sched).all():
@@ -321,27 +335,81 @@ def interleaved_moons(rng: np.random.Generator, n: int, noise: float = 0.1):
     return (pts - np.array([[-1.0], [-0.5]])) / np.array([[3.0], [1.5]]), labels
 
 
+def concentric_circles(rng: np.random.Generator, n: int):
+    """``n`` points of a disk (class 0, radius 0.25) inside a ring (class 1, radii 0.33-0.48), both centred in
+    [0, 1]^2, and their classes, alternating."""
+    labels = np.arange(n) % 2
+    angle = rng.uniform(0.0, 2.0 * np.pi, n)
+    radius = np.where(labels == 0, 0.25 * np.sqrt(rng.uniform(0.0, 1.0, n)), rng.uniform(0.33, 0.48, n))
+    return 0.5 + radius * np.stack([np.cos(angle), np.sin(angle)]), labels
+
+
+DATASETS = {"moons": interleaved_moons, "circles": concentric_circles}
+
+
 def nonlinear_classification(network: Network, input_nodes, output_nodes, ground: int, rng: np.random.Generator,
                              n_train_per_class: int = 20, n_test: int = 100, input_range=(0.0, 1.0),
-                             bias: dict | None = None) -> Task:
-    """Two interleaved classes (half moons) of points in the plane, one input node per coordinate.
+                             bias: dict | None = None, dataset: str = "moons", complementary: bool = False,
+                             class_values=None) -> Task:
+    """Two classes of points in the plane that no straight line separates: ``dataset`` ``"moons"`` (two
+    interleaved half moons) or ``"circles"`` (a disk inside a ring).
 
-    Coordinates are scaled from [0, 1] to ``input_range`` volts; each class has an output node and the
-    laboratory protocol of :func:`iris_classification` (class-mean targets pushed apart each epoch) applies.
-    The classes are not linearly separable, so a linear network's accuracy stays below what nonlinear edges
-    can reach.
+    Coordinates in [0, 1] are scaled to ``input_range`` volts, one input node each; ``complementary`` also
+    applies ``1 - x`` and ``1 - y`` (four input nodes: x, y, 1 - x, 1 - y; a classifier linear in these is still
+    linear in x and y).  Without ``class_values`` each class has an output node and the laboratory protocol of
+    :func:`iris_classification` (class-mean targets pushed apart each epoch) applies; with ``class_values``
+    (one desired output per class, for one output node, or an (n_outputs, 2) array) the targets are fixed and
+    an example is classified by the nearest class value.
     """
-    if len(input_nodes) != 2 or len(output_nodes) != 2:
-        raise ValueError("nonlinear classification needs 2 input nodes (x, y) and 2 output nodes (one per class)")
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASETS)}")
+    n_in = 4 if complementary else 2
+    if len(input_nodes) != n_in:
+        names = "x, y, 1 - x, 1 - y" if complementary else "x, y"
+        raise ValueError(f"nonlinear classification needs {n_in} input nodes ({names}), got {len(input_nodes)}")
+    if class_values is None:
+        if len(output_nodes) != 2:
+            raise ValueError("nonlinear classification with the laboratory protocol needs 2 output nodes (one per "
+                             "class)")
+    else:
+        class_values = np.asarray(class_values, dtype=float).reshape(len(output_nodes), -1)
+        if class_values.shape[1] != 2:
+            raise ValueError(f"class_values needs one value per class (2) for each output, got {class_values.shape}")
     bias = dict(bias or {})
     bc, b = _held(network, input_nodes, output_nodes, ground, bias)
     lo, hi = input_range
-    train, train_labels = interleaved_moons(rng, 2 * n_train_per_class)
-    test, test_labels = interleaved_moons(rng, n_test)
-    volts = lambda p: _with_bias(lo + np.clip(p, 0.0, 1.0) * (hi - lo), b)  # noqa: E731
-    return Task("nonlinear classification", network, bc, volts(train), np.zeros((2, train.shape[1])), volts(test),
-                np.zeros((2, test.shape[1])), kind="classification", train_labels=train_labels,
-                test_labels=test_labels)
+    train, train_labels = DATASETS[dataset](rng, 2 * n_train_per_class)
+    test, test_labels = DATASETS[dataset](rng, n_test)
+
+    def volts(p):
+        p = np.clip(p, 0.0, 1.0)
+        if complementary:
+            p = np.vstack([p, 1.0 - p])
+        return _with_bias(lo + p * (hi - lo), b)
+
+    n_out = len(output_nodes)
+    fixed = (lambda labels: class_values[:, labels]) if class_values is not None else (  # noqa: E731
+        lambda labels: np.zeros((n_out, len(labels))))
+    return Task("nonlinear classification", network, bc, volts(train), fixed(train_labels), volts(test),
+                fixed(test_labels), kind="classification", train_labels=train_labels, test_labels=test_labels,
+                class_values=class_values)
+
+
+def linear_classifier_accuracy(task: Task) -> float:
+    """Test accuracy of the better of two linear classifiers (least squares on +-1 labels, and logistic
+    regression) fitted to a two-class task's training inputs: what a classifier linear in the inputs reaches."""
+    X = np.vstack([task.train_inputs, np.ones((1, task.n_train))]).T
+    XT = np.vstack([task.test_inputs, np.ones((1, task.n_test))]).T
+    y = task.train_labels.astype(float)
+    w = np.linalg.lstsq(X, 2.0 * y - 1.0, rcond=None)[0]
+    scores = [((XT @ w > 0) == task.test_labels).mean()]
+    w = np.zeros(X.shape[1])
+    for _ in range(50):  # logistic regression by Newton's method (a small ridge keeps separable data finite)
+        p = 1.0 / (1.0 + np.exp(-X @ w))
+        hessian = X.T @ (X * (p * (1 - p))[:, None]) + 1e-6 * np.eye(X.shape[1])
+        w -= np.linalg.solve(hessian, X.T @ (p - y) + 1e-6 * w)
+    scores.append(((XT @ w > 0) == task.test_labels).mean())
+    return float(max(scores))
 
 
 def best_linear_error(task: Task) -> float:

@@ -46,6 +46,7 @@ class _Stack:
     n_classes: int = 0
     schedules: np.ndarray | None = None  # (R, n_phases, n_out)
     steps_per_target: int = 0
+    class_values: np.ndarray | None = None  # (R, n_out, C): fixed class targets (else the laboratory protocol)
 
     @classmethod
     def of(cls, tasks: Sequence[Task]) -> "_Stack":
@@ -59,6 +60,10 @@ class _Stack:
             extra = dict(labels=np.stack([t.train_labels for t in tasks]),
                          test_labels=np.stack([t.test_labels for t in tasks]),
                          n_classes=max(t.n_classes for t in tasks))
+            if any((t.class_values is None) != (first.class_values is None) for t in tasks):
+                raise ValueError("all classification tasks of a stack need fixed class values, or none")
+            if first.class_values is not None:
+                extra["class_values"] = np.stack([t.class_values for t in tasks])
         if first.target_schedule is not None:
             shape = first.target_schedule.shape
             if any(t.target_schedule is None or t.target_schedule.shape != shape for t in tasks):
@@ -479,7 +484,10 @@ class SynchronousTraining:
 
 
 def _targets(data: _Stack, resp, step: int, Y, means, config: LearningConfig):
-    """Desired training outputs at ``step`` (and the class means of classification)."""
+    """Desired training outputs at ``step`` (and the class means of classification; fixed class values are
+    their own means and never move)."""
+    if data.class_values is not None:
+        return Y, data.class_values
     if data.classification and step % (config.epoch_steps or data.n_train) == 0:
         _, out_all, _ = free_solution(resp, data.X)
         means, Y = class_targets(out_all, data.labels, data.n_classes, config.class_margin)
@@ -491,7 +499,8 @@ def _targets(data: _Stack, resp, step: int, Y, means, config: LearningConfig):
 def _record(h: History, i: int, ci: int | None, resp, data: _Stack, Y, means, eta, config, k, valid, energy,
             energy_total) -> None:
     m = measure(resp, data.X, Y, data.XT, data.YT, eta, labels=data.labels, test_labels=data.test_labels,
-                means=means, margin=config.class_margin, tracking=data.schedules is not None)
+                means=means, margin=0.0 if data.class_values is not None else config.class_margin,
+                tracking=data.schedules is not None)
     h.store(i, m)
     h.training_energy[:, i] = energy
     h.training_energy_total[:, i] = energy_total

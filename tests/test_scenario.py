@@ -603,7 +603,7 @@ COVERAGE = {
     "chip_scaling.toml": "test_scaling", "chip_scaling_hardware.toml": "test_scaling",
     "stern2024_iris.toml": "test_reproduction", "dillavou2022_seven_tasks.toml": "test_reproduction",
     "dillavou2024_xor.toml": "test_transistor_runs", "transistor_xor_engine.toml": "test_transistor_runs",
-    "nonlinear_regression.toml": "test_transistor_runs",
+    "nonlinear_regression.toml": "test_transistor_runs", "nonlinear_classification.toml": "test_transistor_runs",
 }
 
 

@@ -16,7 +16,7 @@ from edgesim.physics import free_solution
 from edgesim.runner import RunPlan, run_scenario
 from edgesim.scenario import ScenarioError, load_scenario, parse_scenario
 from edgesim.network import Network
-from edgesim.tasks import best_linear_error, xor_task
+from edgesim.tasks import best_linear_error, linear_classifier_accuracy, xor_task
 from edgesim.trainer import SynchronousTraining, train_synchronous
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -194,7 +194,7 @@ def test_engines_are_bit_identical_on_xor_with_leaky_gates_jitter_and_noise(tmp_
 def test_nonlinear_classification_task_holds_two_interleaved_moons():
     """The task kind builds and trains (the laboratory protocol); its data are not linearly separable: the best
     least-squares linear discriminant misclassifies some points."""
-    s = load_scenario(XOR, ["task.kind='nonlinear_classification'", "task.output_nodes=[6, 2]",
+    s = load_scenario(XOR, ["task.kind='nonlinear_classification'", "task.output_nodes=[6, 2]", "task.targets=[]",
                             "task.train_per_class=20", "task.n_test=50", "run.steps=20", "run.realizations=1",
                             "learning.class_margin=0.1"])
     task = build_system(s, 0)
@@ -222,3 +222,29 @@ def test_the_command_line_applies_the_newton_settings_and_reports_non_convergenc
     assert not out.exists()
     assert main(["run", str(XOR), "-o", str(out), "--quiet", "--set", "run.steps=3",
                  "--set", "run.realizations=1"]) == 0
+
+
+def test_nonlinear_classification_beats_a_linear_classifier_in_most_realizations():
+    """The shipped disk-in-a-ring scenario as it is (4 realizations, 4000 online steps): in more than half of the
+    realizations the trained network's test accuracy exceeds the best linear classifier's on the same points by
+    more than 5 points.  (The shipped run: 0.96, 0.75, 0.835 against 0.49-0.50; the fourth collapses to one
+    class, 0.5 against 0.6.)"""
+    s = load_scenario(SCENARIOS / "nonlinear_classification.toml")
+    ds = run_scenario(s, progress=False)
+    linear = np.array([linear_classifier_accuracy(build_system(s, r)) for r in range(4)])
+    accuracy = ds.accuracy_test.values[:, -1]
+    assert (accuracy > linear + 0.05).sum() > 2, (accuracy, linear)
+    assert np.all(linear < 0.65)  # no straight line separates a disk from a ring
+
+
+def test_fixed_class_targets_stay_fixed_on_the_engines_too():
+    """With fixed class targets the desired outputs never move (no class-mean protocol), in the trainer and on
+    the engines."""
+    for kind in ("synchronous", "vectorized"):
+        s = load_scenario(SCENARIOS / "nonlinear_classification.toml",
+                          [f"engine.kind='{kind}'", "run.steps=30", "run.realizations=1", "run.record_every=10"])
+        task = build_system(s, 0)
+        np.testing.assert_array_equal(task.class_values, [[0.5, 0.3]])
+        np.testing.assert_array_equal(task.train_targets[0], np.where(task.train_labels == 0, 0.5, 0.3))
+        ds = run_scenario(s, progress=False)
+        assert np.isfinite(ds.accuracy_test.values).all()

@@ -118,7 +118,7 @@ class Supervisor:
     Online: one example per presentation, cycling through the training set.
     Full batch: every example at once.  Classification targets are reset at
     the start of every epoch (``epoch_steps`` presentations), as in the
-    synchronous trainer.
+    synchronous trainer, unless the task fixes them (``task.class_values``).
     """
 
     def __init__(self, task: Task, physics: SharedPhysics, eta: float, batch: str, period: float,
@@ -128,7 +128,8 @@ class Supervisor:
         self.eta = eta
         self.batch = batch
         self.period = period
-        self.margin = class_margin
+        # fixed class values (task.class_values) are their own class means, pushed apart by nothing
+        self.margin = 0.0 if task.class_values is not None else class_margin
         self.epoch_steps = epoch_steps or task.n_train
         self.count = 0
         self.desired = task.train_targets.copy()
@@ -144,7 +145,9 @@ class Supervisor:
     def present(self, t: float) -> None:
         task, s = self.task, self.count
         X = task.train_inputs
-        if task.kind == "classification" and s % self.epoch_steps == 0:
+        if task.class_values is not None:
+            self.means = task.class_values[None]
+        elif task.kind == "classification" and s % self.epoch_steps == 0:
             out_all = self.physics.free_outputs(t, X)
             means, desired = class_targets(out_all[None], task.train_labels[None], task.n_classes, self.margin)
             self.means, self.desired = means, desired[0]
