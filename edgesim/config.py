@@ -202,7 +202,13 @@ class TaskConfig:
     ``label_noise`` (regression only) adds Gaussian noise of that standard
     deviation (V) to the training targets (Stern et al. 2024, App. C);
     ``feature_min`` and ``feature_max`` (Iris, V) are the voltages the range
-    of each feature is scaled to (default 0-5 V, the laboratory's).
+    of each feature is scaled to (default 0-5 V, the laboratory's).  The
+    nonlinear kinds (``xor``, ``nonlinear_regression``,
+    ``nonlinear_classification``; transistor edges only) add ``bias_nodes`` and
+    ``bias_voltages`` (nodes held at fixed voltages), and for the
+    classification ``dataset`` ("moons" or "circles") and
+    ``complementary_inputs``; ``targets`` are XOR's [false, true] outputs or
+    the fixed class targets (docs/scenarios.md).
     """
 
     kind: str = "allostery"
@@ -315,21 +321,16 @@ class TaskConfig:
             raise ConfigError(f"task: the ground, input, bias and output nodes must all differ, got ground "
                               f"{self.ground}, inputs {list(self.input_nodes)}, bias {list(self.bias_nodes)}, outputs "
                               f"{list(self.output_nodes)}")
-        if self.kind == "xor":
+        if self.kind == "xor" or fixed:
             if len(self.targets) != 2:
-                raise ConfigError("task.targets must give the 2 desired output voltages of XOR: [false, true]")
+                what = "XOR: [false, true]" if self.kind == "xor" else "each class (fixed targets): [class 0, class 1]"
+                raise ConfigError(f"task.targets must give the 2 desired output voltages of {what}")
             for v in self.targets:
                 _number("task", "targets", v, unit="V")
         if self.kind == "nonlinear_classification":
             _choice("task", "dataset", self.dataset, ("moons", "circles"))
             if not isinstance(self.complementary_inputs, bool):
                 raise ConfigError(f"task.complementary_inputs must be true or false, got {self.complementary_inputs!r}")
-            if fixed:
-                if len(self.targets) != 2:
-                    raise ConfigError("task.targets (fixed class targets) must give the desired output voltage of "
-                                      "each class: [class 0, class 1]")
-                for v in self.targets:
-                    _number("task", "targets", v, unit="V")
         if self.kind == "nonlinear_regression":
             c = self.coefficients
             if len(c) < 2 or any(isinstance(v, (bool, tuple)) or not isinstance(v, (int, float)) for v in c):
