@@ -536,7 +536,7 @@ class NonlinearTwinSolver:
         scale = max(np.abs(I[worst]).max(), 1e-300)
         raise NewtonError(
             f"Newton's method did not converge for system {r}, example {j} of the {twin} twin after "
-            f"{self.max_iterations} iterations: Kirchhoff's law fails by {abs(kcl[worst, node]):.3g} A at node "
+            f"{self.max_iterations} iteration(s): Kirchhoff's law fails by {abs(kcl[worst, node]):.3g} A at node "
             f"{node} ({abs(kcl[worst, node]) / scale:.3g} of the largest edge current; tolerance "
             f"{self.newton_tolerance:g}), node voltage {V[col, node]:.4g} V, edges at that node "
             f"{at.tolist()} with k = {np.array2string(k[r, at], precision=3)} S.  Try: smaller input voltages, more "

@@ -284,8 +284,8 @@ def xor_task(network: Network, input_nodes, output_nodes, ground: int, bias: dic
     input voltage (its Jacobian is an M-matrix), so a single node's voltage cannot fall from (0, 1) to (1, 1);
     a difference of two such voltages can.
     ``bias`` (node -> volts) holds further nodes at fixed voltages in every example.  A linear network's output
-    is linear in its inputs, ``c0 + c1 x1 + c2 x2``, which cannot take the XOR values (the four targets would need
-    ``c1 = c2 = -(c1 + c2)``, so every target equal): only nonlinear edges can learn it.  The test set is the
+    is linear in its inputs, ``c0 + c1 x1 + c2 x2``, which cannot take the XOR values (with x in {0, 1} they would need
+    ``c1 = c2 = true - false`` and ``c1 + c2 = 0``, so true = false): only nonlinear edges can learn it.  The test set is the
     training set.
     """
     if len(input_nodes) != 2:
