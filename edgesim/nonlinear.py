@@ -94,12 +94,13 @@ def make_twin_solver(networks: Sequence[Network], boundaries: Sequence[Boundary]
 
 @dataclass(frozen=True)
 class NonlinearSolution:
-    """Equilibria of a stack of columns: node voltages (R, N, n_ex), edge drops (R, E, n_ex) and the source
-    currents of the edge rows (R, m, n_ex)."""
+    """Equilibria of a stack of columns: node voltages (R, N, n_ex), edge drops (R, E, n_ex), the source
+    currents of the edge rows (R, m, n_ex) and the edge currents (R, E, n_ex)."""
 
     voltages: np.ndarray
     drops: np.ndarray
     multipliers: np.ndarray
+    currents: np.ndarray
 
 
 @dataclass
@@ -286,14 +287,15 @@ class NonlinearTwinSolver:
         edge_row = plan.edge_row.copy()
         edge_row[:, used:] = False
         mu = np.where(edge_row[:, None, :], mu, 0.0)
-        V, mu = self._newton(k, alive, V.reshape(R * n_ex, N), mu.reshape(R * n_ex, m), full, plan, edge_row, n_ex,
-                             twin)
+        V, mu, currents = self._newton(k, alive, V.reshape(R * n_ex, N), mu.reshape(R * n_ex, m), full, plan,
+                                       edge_row, n_ex, twin)
         V, mu = V.reshape(R, n_ex, N), mu.reshape(R, n_ex, m)
         self._warm[(twin, n_ex)] = (V.copy(), mu.copy())
         Vt = V.transpose(0, 2, 1)
         ri = np.arange(R)[:, None]
         drops = (Vt[ri, self.edge_u] - Vt[ri, self.edge_v]) * (alive & self.edge_valid)[:, :, None]
-        return NonlinearSolution(np.ascontiguousarray(Vt), drops, mu.transpose(0, 2, 1))
+        return NonlinearSolution(np.ascontiguousarray(Vt), drops, mu.transpose(0, 2, 1),
+                                 currents.reshape(R, n_ex, -1).transpose(0, 2, 1))
 
     def edge_currents(self, k, alive, V, system, smoothing=None):
         """Currents of every edge for columns ``V`` (B, N) of the systems ``system`` (B,), and the derivatives
@@ -336,7 +338,8 @@ class NonlinearTwinSolver:
         return kcl, cons, I, GA, GB
 
     def _newton(self, k, alive, V, mu, full, plan, edge_row, n_ex, twin):
-        """Newton iterations of every column (B = R x n_ex) from ``V``, ``mu``; returns the converged V, mu.
+        """Newton iterations of every column (B = R x n_ex) from ``V``, ``mu``; returns the converged V, mu and
+        the edge currents there.
 
         The Jacobian's threshold kinks are smoothed over KINK_SMOOTHING volts until a step makes slow progress,
         then exact (:meth:`edgesim.edgelaws.EdgeLaw.newton_terms`)."""
@@ -352,9 +355,11 @@ class NonlinearTwinSolver:
         smoothing = np.full(B, KINK_SMOOTHING)
         last_step = np.zeros(B)  # largest voltage change of the last step (none yet: the start may already hold)
         kcl, cons, I, GA, GB = self._residual(k, alive, V, mu, full, plan, edge_row, system, example, smoothing)
+        currents = np.empty_like(I)
         for iteration in range(self.max_iterations + 1):
             done = self._converged(kcl, cons, I, GA, GB, system[active], vscale[active], tol)
             done &= last_step <= VOLTAGE_ERROR * tol * vscale[active]
+            currents[active[done]] = I[done]
             last_step = last_step[~done]
             active = active[~done]
             kcl, cons, I, GA, GB = kcl[~done], cons[~done], I[~done], GA[~done], GB[~done]
@@ -362,7 +367,7 @@ class NonlinearTwinSolver:
             if active.size == 0:
                 break
             if iteration == self.max_iterations:
-                self._fail(active, kcl, cons, I, k, V, system, example, twin, vscale, gscale)
+                self._fail(active, kcl, I, k, V, system, example, twin)
             self.iterations += active.size
             # A transistor at its threshold has no differential conductance; a Jacobian that sees none there
             # steps far off (a node looks floating).  A conductance floor of JACOBIAN_FLOOR times the network's
@@ -409,7 +414,7 @@ class NonlinearTwinSolver:
                     new[slot][pending] = arr
             kcl, cons, I, GA, GB = new
         self.solves += B
-        return V, mu
+        return V, mu, currents
 
     def _converged(self, kcl, cons, I, GA, GB, system, vscale, tol):
         """Columns whose residuals have converged: the largest KCL residual below ``tol`` times the largest edge
@@ -527,7 +532,7 @@ class NonlinearTwinSolver:
         except np.linalg.LinAlgError:
             return np.linalg.lstsq(J, rhs, rcond=None)[0]
 
-    def _fail(self, active, kcl, cons, I, k, V, system, example, twin, vscale, gscale):
+    def _fail(self, active, kcl, I, k, V, system, example, twin):
         worst = int(np.argmax(np.abs(kcl).max(1) / np.maximum(np.abs(I).max(1), 1e-300)))
         col = active[worst]
         r, j = int(system[col]), int(example[col])
@@ -557,15 +562,12 @@ class NonlinearState:
         self._free: dict = {}
         self._clamped: dict = {}
 
-    def _power(self, sol: NonlinearSolution) -> np.ndarray:
+    @staticmethod
+    def _power(sol: NonlinearSolution) -> np.ndarray:
         """Dissipated power ``sum_e I_e dV_e`` (R, n_ex)."""
-        s = self.solver
-        R, N, n_ex = sol.voltages.shape
-        V = sol.voltages.transpose(0, 2, 1).reshape(R * n_ex, N)
-        system = np.repeat(np.arange(R), n_ex)
-        I, _, _ = s.edge_currents(self.k, self.alive, V, system)
-        drops = sol.drops.transpose(0, 2, 1).reshape(R * n_ex, -1)
-        return (I * drops).sum(1).reshape(R, n_ex)
+        # summed over contiguous edge rows, in the order the currents were made
+        per_example = lambda a: np.ascontiguousarray(a.transpose(0, 2, 1))  # noqa: E731
+        return (per_example(sol.currents) * per_example(sol.drops)).sum(2)
 
     def free_solution(self, inputs):
         """``(solution, outputs (R, n_out, n_ex), power (R, n_ex))`` of the free twin."""
