@@ -21,7 +21,9 @@ what it means.
 Adding a law
 ------------
 Subclass :class:`EdgeLaw` and implement :meth:`EdgeLaw.current` (and, for
-a good first Newton guess, :meth:`EdgeLaw.small_signal`).  A diode with a
+a good first Newton guess, :meth:`EdgeLaw.small_signal`; for exact warm
+starts along a learning step, :meth:`EdgeLaw.parameter_derivative`, which
+defaults to a central difference).  A diode with a
 saturation current ``I_s`` and the thermal voltage ``V_t``, ``k`` scaling
 the diode's area, is::
 
@@ -46,9 +48,6 @@ __all__ = ["EdgeLaw", "LinearLaw", "TransistorLaw", "THERMAL_VOLTAGE"]
 
 #: kT/q at 300 K (V).
 THERMAL_VOLTAGE = 0.02585
-#: Voltage scale (V) over which Newton's Jacobian smooths the square law's threshold kink
-#: (:meth:`TransistorLaw.newton_terms`).
-KINK_SMOOTHING = 0.01
 
 
 class EdgeLaw:
@@ -69,11 +68,14 @@ class EdgeLaw:
         """Current from ``a`` to ``b`` (A) and its derivatives ``dI/dV_a``, ``dI/dV_b`` (S)."""
         raise NotImplementedError
 
-    def newton_terms(self, k, va, vb, smoothing: float = 0.0):
-        """The current and the derivatives Newton's Jacobian uses: by default exactly :meth:`current`.  A law
-        with a kink may return derivatives smoothed over ``smoothing`` volts (the current stays exact, so the
-        equilibrium does not change)."""
-        return self.current(k, va, vb)
+    def parameter_derivative(self, k, va, vb):
+        """``dI/dk`` (A per unit of ``k``): how each edge's current moves with its learning parameter at fixed
+        terminal voltages.  Newton's warm starts use it to follow the equilibrium along a learning step (the
+        Euler predictor of :mod:`edgesim.nonlinear`).  The default is a central difference; a law with a
+        closed form should override it."""
+        k = np.asarray(k, dtype=float)
+        step = 1e-6 * np.maximum(np.abs(k), 1e-12)
+        return (self.current(k + step, va, vb)[0] - self.current(k - step, va, vb)[0]) / (2.0 * step)
 
     def small_signal(self, k):
         """Conductance (S) of each edge for small voltages around 0 V: the linear network used as Newton's first
@@ -99,6 +101,9 @@ class LinearLaw(EdgeLaw):
         k = np.asarray(k, dtype=float)
         drop = np.asarray(va) - np.asarray(vb)
         return k * drop, np.broadcast_to(k, drop.shape), -np.broadcast_to(k, drop.shape)
+
+    def parameter_derivative(self, k, va, vb):
+        return np.asarray(va, dtype=float) - np.asarray(vb, dtype=float)
 
     def small_signal(self, k):
         return np.asarray(k, dtype=float)
@@ -221,25 +226,12 @@ class TransistorLaw(EdgeLaw):
             return base * clm + g_leak * drop, g_a * clm + slope + g_leak, -g_b * clm - slope - g_leak
         return base + g_leak * drop, g_a + g_leak, -g_b - g_leak
 
-    def newton_terms(self, k, va, vb, smoothing: float = 0.0):
-        """The current, with derivatives whose threshold kink is smoothed over ``smoothing`` volts.
-
-        At ``u = 0`` the square law's conductance drops to zero: Newton's linear model then sees a node held only
-        by transistors at their threshold as floating and steps far off.  The derivatives of the EKV form with a
-        small smoothing scale (zero far below threshold, exact far above) keep such steps sensible; the
-        residual is the exact law, so the equilibrium found is the exact one.  :mod:`edgesim.nonlinear` starts
-        at :data:`KINK_SMOOTHING` and shrinks the scale where Newton stops converging fast.
-        """
-        if self.subthreshold or smoothing <= 0:
-            return self.current(k, va, vb)
-        cache = self.__dict__.setdefault("_smoothed", {})
-        law = cache.get(smoothing)
-        if law is None:
-            law = TransistorLaw(self.transconductance, self.threshold, self.gate_min, self.gate_max,
-                                self.channel_length_modulation, True, 1.0, smoothing / 2, self.leakage_conductance)
-            cache[smoothing] = law
-        _, g_a, g_b = law.current(k, va, vb)
-        return self.current(k, va, vb)[0], g_a, g_b
+    def parameter_derivative(self, k, va, vb):
+        """``dI/dk``: the current depends on ``k`` through the drive ``k / S`` only, and on the voltages through
+        ``drive - V_a``, ``drive - V_b`` and the drop, so raising the drive and both terminal voltages together
+        changes nothing: ``dI/dk = -(dI/dV_a + dI/dV_b) / S``."""
+        _, g_a, g_b = self.current(k, va, vb)
+        return -(g_a + g_b) / self.transconductance
 
     def small_signal(self, k):
         h, dh = self._h(np.asarray(k, dtype=float) / self.transconductance)

@@ -44,7 +44,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 __all__ = ["LinearBackend", "DirectLU", "DirectCholesky", "PreconditionedCG", "make_backend", "BACKENDS",
-           "factor_lu", "CholmodFactorizer"]
+           "factor_lu", "OrderedLU", "CholmodFactorizer",
+           "right_preconditioned_gmres"]
 
 #: A refinement correction this small (relative to the solution, normwise) is rounding noise: 64 ulp.
 _ROUNDING_LEVEL = 64 * np.finfo(float).eps
@@ -64,21 +65,111 @@ CHOLMOD_INSTALL = ("CHOLMOD needs scikit-sparse: apt-get install libsuitesparse-
                    "'scikit-sparse<0.5')")
 
 
-def factor_lu(A: sp.spmatrix, symmetric: bool = True):
+class OrderedLU:
+    """SuperLU factors of ``A[order][:, order]`` (factored in its natural order) that solve ``A x = b``."""
+
+    def __init__(self, lu, order: np.ndarray):
+        self.lu, self.order = lu, order
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        x = np.empty_like(b, dtype=float)
+        x[self.order] = self.lu.solve(np.ascontiguousarray(b[self.order]))
+        return x
+
+
+def factor_lu(A: sp.spmatrix, symmetric: bool = True, permuted: sp.csc_matrix | None = None,
+              order: np.ndarray | None = None):
     """SuperLU factors of a grounded Laplacian (symmetric mode, no pivoting needed: it is positive definite).
 
     ``symmetric=False`` factors a general square matrix (a Newton Jacobian of nonlinear edges, with its
-    constraint rows) with the same ordering and threshold pivoting.
+    constraint rows) with the same ordering and threshold pivoting.  Given ``permuted = A[order][:, order]``
+    for a fill-reducing ``order`` found before (the ``perm_c`` of an earlier factorization of the same pattern,
+    inverted), it factors that in its natural order and returns an :class:`OrderedLU`: the same factors
+    without SuperLU's minimum-degree ordering (15-20 % of the factorization time).
     """
     try:
         if not symmetric:
+            # panel_size 8, relax 1: 1.3-1.8x faster than SuperLU's defaults on Newton Jacobians of 1e3-1e5
+            # nodes (measured on lattices; same fill)
+            if permuted is not None:
+                return OrderedLU(spla.splu(permuted, permc_spec="NATURAL", diag_pivot_thresh=0.1,
+                                           options={"SymmetricMode": True}, panel_size=8, relax=1), order)
             return spla.splu(sp.csc_matrix(A), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1,
-                             options={"SymmetricMode": True})
+                             options={"SymmetricMode": True}, panel_size=8, relax=1)
         return spla.splu(_as_csc(A), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
                          options={"SymmetricMode": True})
     except RuntimeError as exc:  # SuperLU reports a singular matrix this way
         raise np.linalg.LinAlgError(f"the reduced Laplacian could not be factored ({exc}); "
                                     "check conductance values") from None
+
+
+def right_preconditioned_gmres(matvec, precondition, rhs: np.ndarray, tolerance: float, max_iterations: int,
+                               weights: np.ndarray | None = None):
+    """GMRES from ``x = 0`` with right preconditioning, one cycle of at most ``max_iterations``.
+
+    Minimizes the true residual ``|w * (rhs - A x)|`` (2-norm, rows weighted by ``weights``) over
+    ``x = M^-1 (Krylov space)`` and stops once it is at most ``tolerance * |w * rhs|``.  Right
+    preconditioning keeps the stopping test on the residual itself (scipy's ``gmres`` preconditions on
+    the left, so a preconditioner made from another matrix can meet its test while the true residual
+    does not), and each iteration costs one ``precondition`` and one ``matvec``, nothing more.
+
+    Parameters
+    ----------
+    matvec, precondition : callable
+        ``v -> A v`` and ``v -> M^-1 v`` (e.g. the solve of a kept LU of a nearby matrix).
+    rhs : ndarray (n,)
+    tolerance : float
+        Relative residual to reach.
+    max_iterations : int
+    weights : ndarray (n,), optional
+        Positive row weights of the residual norm (default 1).
+
+    Returns
+    -------
+    x : ndarray (n,)
+    iterations : int
+    converged : bool
+    """
+    n = rhs.size
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    b = w * rhs
+    beta = np.linalg.norm(b)
+    if beta == 0.0 or not np.isfinite(beta):
+        return np.zeros(n), 0, beta == 0.0
+    m = int(max_iterations)
+    basis = np.empty((m + 1, n))
+    directions = np.empty((m, n))  # M^-1 of each basis vector: the solution is their combination
+    hessenberg = np.zeros((m + 1, m))
+    cosines, sines = np.zeros(m), np.zeros(m)
+    g = np.zeros(m + 1)
+    basis[0], g[0] = b / beta, beta
+    for j in range(m):
+        directions[j] = precondition(basis[j] / w)
+        v = w * matvec(directions[j])
+        # classical Gram-Schmidt, twice (as stable as modified Gram-Schmidt, two matrix products)
+        h = basis[:j + 1] @ v
+        v -= h @ basis[:j + 1]
+        correction = basis[:j + 1] @ v
+        v -= correction @ basis[:j + 1]
+        h += correction
+        norm = np.linalg.norm(v)
+        column = np.concatenate([h, [norm]])
+        for i in range(j):  # the earlier Givens rotations
+            column[i], column[i + 1] = (cosines[i] * column[i] + sines[i] * column[i + 1],
+                                        -sines[i] * column[i] + cosines[i] * column[i + 1])
+        radius = np.hypot(column[j], column[j + 1])
+        cosines[j], sines[j] = (column[j] / radius, column[j + 1] / radius) if radius else (1.0, 0.0)
+        column[j], column[j + 1] = radius, 0.0
+        g[j], g[j + 1] = cosines[j] * g[j], -sines[j] * g[j]
+        hessenberg[:j + 1, j] = column[:j + 1]
+        done = abs(g[j + 1]) <= tolerance * beta
+        if done or norm == 0.0 or j == m - 1:
+            k = j + 1
+            y = np.linalg.solve(np.triu(hessenberg[:k, :k]), g[:k]) if radius else np.zeros(k)
+            x = y @ directions[:k]
+            return x, k, bool(done or norm == 0.0) and bool(np.isfinite(x).all())
+        basis[j + 1] = v / norm
+    raise AssertionError("unreachable")
 
 
 def _as_csr(A) -> sp.csr_matrix:

@@ -320,3 +320,50 @@ def test_a_single_precision_kept_lu_on_ten_decades_stays_at_the_exact_solvers_le
     monkeypatch.setattr("edgesim.linalg.SINGLE_PRECISION_NODES", 100)
     _agrees_with_lu_over_learning_changes(square_lattice(40, 40), np.random.default_rng(1), states=4,
                                           decades=(-5, 5), bound=1e-7)
+
+
+# -- the pieces of the nonlinear (Newton) solver's sparse steps ---------------------------------------------------
+def _nonsymmetric_pair(n=300, seed=0):
+    """A column-diagonally-dominant nonsymmetric sparse matrix (like a Newton Jacobian of transistor edges) and a
+    nearby one (a few columns changed), with their SuperLU factors."""
+    import scipy.sparse as sp
+    rng = np.random.default_rng(seed)
+    off = sp.random(n, n, density=4 / n, random_state=seed, data_rvs=lambda m: -rng.uniform(0.1, 1.0, m))
+    off.setdiag(0)
+    A = sp.csc_matrix(off + sp.diags(1.0 - np.asarray(off.sum(0)).ravel()))
+    B = A.copy().tolil()
+    for j in rng.choice(n, 5, replace=False):
+        B[j, j] *= 1.8
+    return A, sp.csc_matrix(B)
+
+
+def test_right_preconditioned_gmres_meets_its_tolerance_in_the_true_weighted_residual():
+    from edgesim.linalg import factor_lu, right_preconditioned_gmres
+    A, nearby = _nonsymmetric_pair()
+    lu = factor_lu(nearby, symmetric=False)
+    b = np.random.default_rng(1).standard_normal(A.shape[0])
+    weights = np.random.default_rng(2).uniform(1e-3, 1e3, A.shape[0])
+    for tolerance in (1e-2, 1e-10):
+        x, iterations, converged = right_preconditioned_gmres(A.__matmul__, lu.solve, b, tolerance, 30, weights)
+        assert converged
+        assert np.linalg.norm(weights * (b - A @ x)) <= tolerance * np.linalg.norm(weights * b)
+        assert iterations <= 7  # five changed columns: about six iterations reach any tolerance
+    exact = factor_lu(A, symmetric=False)
+    _, iterations, converged = right_preconditioned_gmres(A.__matmul__, exact.solve, b, 1e-10, 30)
+    assert converged and iterations == 1
+    _, iterations, converged = right_preconditioned_gmres(A.__matmul__, lambda v: v, b, 1e-10, 3)
+    assert not converged and iterations == 3  # says so when it runs out of iterations
+    x, iterations, converged = right_preconditioned_gmres(A.__matmul__, lu.solve, np.zeros(A.shape[0]), 1e-10, 3)
+    assert converged and iterations == 0 and not x.any()
+
+
+def test_lu_in_a_kept_order_solves_like_superlus_own_ordering():
+    from edgesim.linalg import OrderedLU, factor_lu
+    A, _ = _nonsymmetric_pair()
+    first = factor_lu(A, symmetric=False)
+    order = np.argsort(first.perm_c)
+    again = factor_lu(A, symmetric=False, permuted=A[order][:, order].tocsc(), order=order)
+    assert isinstance(again, OrderedLU)
+    b = np.random.default_rng(3).standard_normal(A.shape[0])
+    np.testing.assert_allclose(again.solve(b), first.solve(b), rtol=1e-12, atol=1e-12)
+    assert np.abs(A @ again.solve(b) - b).max() < 1e-12 * np.abs(b).max()
