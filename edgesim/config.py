@@ -650,6 +650,9 @@ class EdgeConfig:
         _number(s, "gate_max", self.gate_max, unit="V")
         if self.gate_min >= self.gate_max:
             raise ConfigError(f"edge.gate_min must be below edge.gate_max, got {self.gate_min} >= {self.gate_max} V")
+        if self.law == "transistor" and self.gate_max <= self.threshold:
+            raise ConfigError(f"edge.gate_max = {self.gate_max:g} V is not above the threshold edge.threshold = "
+                              f"{self.threshold:g} V: every transistor would be off (k = S (V_G - V_T) <= 0)")
         _number(s, "channel_length_modulation", self.channel_length_modulation, nonneg=True, unit="1/V")
         if not isinstance(self.subthreshold, bool):
             raise ConfigError(f"edge.subthreshold must be true or false, got {self.subthreshold!r}")

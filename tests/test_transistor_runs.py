@@ -50,6 +50,7 @@ def test_transistor_mismatch_is_drawn_per_edge_and_seed():
     ("edge.transconductance=0.0", r"edge.transconductance must be > 0 A/V2"),
     ("edge.leakage_conductance=-1e-9", r"edge.leakage_conductance must be >= 0 S"),
     ("edge.gate_min=9.0", r"edge.gate_min must be below edge.gate_max"),
+    ("edge.gate_max=0.5", r"edge.gate_max = 0.5 V is not above the threshold edge.threshold = 0.65 V"),
     ("edge.law='linear'", r"task.kind = 'xor' needs nonlinear edges, but edge.law is 'linear'"),
     ("edge.law='diode'", r"edge.law must be one of"),
     ("solver.backend='cg'", r"solver.backend = 'cg' cannot solve transistor networks"),
