@@ -75,17 +75,21 @@ class SolverStats:
 
 
 class Equilibrium(ABC):
-    """Twin networks of one system in a conductance state that is edited over time."""
+    """Twin networks of one system in a conductance state that is edited over time (subclasses keep the
+    state in ``_k`` and ``_alive``)."""
+
+    _k: np.ndarray
+    _alive: np.ndarray
 
     @property
-    @abstractmethod
     def conductance(self) -> np.ndarray:
         """Current conductances (read-only view, S)."""
+        return _read_only(self._k)
 
     @property
-    @abstractmethod
     def alive(self) -> np.ndarray:
         """Edges present in the circuit (read-only view)."""
+        return _read_only(self._alive)
 
     @abstractmethod
     def set_conductance(self, edges: np.ndarray, values: np.ndarray) -> None:
@@ -181,14 +185,6 @@ class LowRankEquilibrium(Equilibrium):
         self._largest_residual = 0.0
 
     # -- state ---------------------------------------------------------------------------------
-    @property
-    def conductance(self) -> np.ndarray:
-        return _read_only(self._k)
-
-    @property
-    def alive(self) -> np.ndarray:
-        return _read_only(self._alive)
-
     @staticmethod
     def _check(edges, values):
         bad = ~np.isfinite(values) | (values <= 0)
@@ -307,7 +303,8 @@ class NonlinearEquilibrium(Equilibrium):
 
     Every state is solved afresh by Newton's method, warm-started from the previous equilibrium of the same
     twin: there is nothing to correct at low rank.  ``stats.refactorizations`` counts the states solved and
-    ``stats.factorizations`` the Newton iterations (one Jacobian factorization each).
+    ``stats.factorizations`` the Newton iterations (each a linear solve with the Jacobian: a dense LU, or for
+    large networks GMRES on a kept sparse LU).
     """
 
     def __init__(self, network: Network, boundary: Boundary, conductance: np.ndarray, *, backend: str = "auto",
@@ -320,14 +317,6 @@ class NonlinearEquilibrium(Equilibrium):
         self._alive = np.ones(E, bool)
         self._states = 0
         self._key = None
-
-    @property
-    def conductance(self) -> np.ndarray:
-        return _read_only(self._k)
-
-    @property
-    def alive(self) -> np.ndarray:
-        return _read_only(self._alive)
 
     def set_conductance(self, edges, values) -> None:
         self._k[np.asarray(edges, dtype=np.int64)] = values
