@@ -57,7 +57,7 @@ __all__ = ["NewtonError", "NonlinearTwinSolver", "NonlinearState", "NonlinearSol
            "is_nonlinear", "NEWTON_BACKENDS"]
 
 #: Conductance added to every edge in the Newton Jacobian only (not in the currents), relative to the largest
-#: small-signal conductance of the network: see :meth:`NonlinearTwinSolver._newton`.
+#: small-signal conductance of the network: see :meth:`NonlinearTwinSolver._floor`.
 JACOBIAN_FLOOR = 1e-10
 
 #: Voltage error (relative to the column's voltage scale, in units of ``newton_tolerance``) that a node's
@@ -366,10 +366,9 @@ class NonlinearTwinSolver:
         distance per step until it is close); the tangent moves such a node with its gate.  Each column keeps
         whichever start, predicted or ``V``, ``mu`` (the old equilibrium with the new pinned values), has the
         smaller residual."""
-        R, N = self.n_systems, self.n_nodes
+        N = self.n_nodes
         B = V.shape[0]
-        system = np.repeat(np.arange(R), n_ex)
-        example = np.tile(np.arange(n_ex), R)
+        system, example, vscale, gscale = self._columns(k, full, n_ex)
         kcl, cons, _, GA, GB = self._residual(k_old, alive, V_old, mu_old, full, plan, edge_row, system, example)
         change = (k - k_old)[system] * (alive & self.edge_valid)[system]
         if change.any():
@@ -386,15 +385,13 @@ class NonlinearTwinSolver:
             kcl = kcl + shift
         pinned = plan.pinned[system]
         kcl = np.where(pinned, V_old - target, kcl)  # the step moves each pinned node onto its value
-        gscale = np.array([np.max(self.laws[r].small_signal(k[r])[self.edge_valid[r]]) for r in range(R)])[system]
-        floor = (JACOBIAN_FLOOR * gscale)[:, None] * (alive & self.edge_valid)[system]
+        floor = self._floor(gscale, alive, system)
         active = np.arange(B)
         dV, dmu = self._step(active, system, kcl, cons, GA + floor, GB - floor, plan, edge_row, gscale,
                              [(twin, n_ex, int(c)) for c in active] if self.backend != "dense" else ())
         V_pred = np.where(pinned, V, V_old + dV)
         mu_pred = np.where(edge_row[system], mu_old + dmu, 0.0)
         self.predictions += B
-        vscale = np.maximum(np.abs(full[system, :, example]).max(1, initial=0.0), 1.0)
         plain, predicted = (self._residual(k, alive, a, b, full, plan, edge_row, system, example)
                             for a, b in ((V, mu), (V_pred, mu_pred)))
         better = self._merit(*predicted[:2], vscale, gscale) < self._merit(*plain[:2], vscale, gscale)
@@ -402,6 +399,23 @@ class NonlinearTwinSolver:
         pick = lambda new, old: np.where(better[:, None], new, old)  # noqa: E731
         residual = tuple(pick(a, b) for a, b in zip(predicted, plain))
         return pick(V_pred, V), pick(mu_pred, mu), moved, residual
+
+    def _columns(self, k, full, n_ex):
+        """For the B = R x n_ex columns: their system and example, their voltage scale (the largest boundary value,
+        at least 1 V) and their conductance scale (the network's largest small-signal conductance)."""
+        R = self.n_systems
+        system = np.repeat(np.arange(R), n_ex)
+        example = np.tile(np.arange(n_ex), R)
+        vscale = np.maximum(np.abs(full[system, :, example]).max(1, initial=0.0), 1.0)
+        gscale = np.array([np.max(self.laws[r].small_signal(k[r])[self.edge_valid[r]]) for r in range(R)])[system]
+        return system, example, vscale, gscale
+
+    def _floor(self, gscale, alive, system):
+        """The Jacobian's conductance floor on every live edge (JACOBIAN_FLOOR x the conductance scale): a
+        transistor at its threshold has no differential conductance, and a Jacobian that sees none there steps
+        far off (a node looks floating); the floor keeps the direction sensible and costs at most that factor in
+        the rate."""
+        return (JACOBIAN_FLOOR * gscale)[:, None] * (alive & self.edge_valid)[system]
 
     def _residual(self, k, alive, V, mu, full, plan, edge_row, system, example):
         """KCL residual at unpinned nodes (A), constraint residual (V), the edge currents and Jacobian derivatives."""
@@ -435,13 +449,8 @@ class NonlinearTwinSolver:
 
         The Jacobian is exact (the square law's conductance is continuous at the threshold, so Newton converges
         quadratically near the solution); sparse steps are inexact far from it (the forcing term)."""
-        R = self.n_systems
-        system = np.repeat(np.arange(R), n_ex)
-        example = np.tile(np.arange(n_ex), R)
+        system, example, vscale, gscale = self._columns(k, full, n_ex)
         tol = self.newton_tolerance
-        # voltage scale of each column: its largest boundary value (at least 1 V)
-        vscale = np.maximum(np.abs(full[system, :, example]).max(1, initial=0.0), 1.0)
-        gscale = np.array([np.max(self.laws[r].small_signal(k[r])[self.edge_valid[r]]) for r in range(R)])[system]
         active = np.asarray(columns)
         # largest voltage change of the last step (none yet: the start may already hold)
         last_step = np.zeros(active.size) if moved is None else moved[active]
@@ -467,10 +476,7 @@ class NonlinearTwinSolver:
                     break
                 self._fail(active, kcl, I, k, V, system, example, twin)
             self.iterations += active.size
-            # A transistor at its threshold has no differential conductance; a Jacobian that sees none there
-            # steps far off (a node looks floating).  A conductance floor of JACOBIAN_FLOOR times the network's
-            # conductance scale keeps the direction sensible and costs at most that factor in the rate.
-            floor = (JACOBIAN_FLOOR * gscale[active])[:, None] * (alive & self.edge_valid)[system[active]]
+            floor = self._floor(gscale[active], alive, system[active])
             # inexact Newton: far from the solution (a long last step) the linear solve need not be exact
             forcing = np.clip(0.1 * last_step / vscale[active], KRYLOV_TOLERANCE, FORCING_CAP)
             dV, dmu = self._step(active, system[active], kcl, cons, GA + floor, GB - floor, plan, edge_row,
